@@ -1,0 +1,212 @@
+//! The agent process: start every flow, report status, and shut down cleanly on a signal.
+
+use crate::checkpoint::Checkpoints;
+use crate::config::{AgentConfig, Destination};
+use crate::metrics::{peak_rss_bytes, status, FlowCounters};
+use crate::pipeline::{start_flow, FlowHandle};
+use crate::sink::aws::{sdk_config, AwsSettings};
+use crate::sink::kinesis::KinesisStream;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Semaphore};
+
+/// Time kept from the shutdown budget for the final checkpoint write.
+const FINAL_WRITE_MARGIN: Duration = Duration::from_millis(500);
+
+/// Errors that stop the agent from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration asks for something kinetail does not do (yet).
+    #[error("the configuration uses features kinetail does not support:\n  {}", .0.join("\n  "))]
+    Unsupported(Vec<String>),
+    /// The checkpoint file cannot be used.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::StoreError),
+    /// AWS client settings are incomplete.
+    #[error(transparent)]
+    Aws(#[from] crate::sink::aws::AwsError),
+    /// A flow could not start.
+    #[error(transparent)]
+    Flow(#[from] crate::pipeline::FlowError),
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signal(std::io::Error),
+}
+
+/// The AWS settings of the Kinesis client.
+fn kinesis_settings(c: &AgentConfig) -> AwsSettings {
+    AwsSettings {
+        endpoint: c.kinesis_endpoint.clone(),
+        region: c.kinesis_region.clone(),
+        access_key_id: c.aws_access_key_id.clone(),
+        secret_access_key: c.aws_secret_access_key.as_ref().map(|s| s.expose().to_owned()),
+        connect_timeout: Duration::from_millis(c.connection_timeout_millis.max(1) as u64),
+        read_timeout: Duration::from_millis(c.socket_timeout_millis.max(1) as u64),
+        user_agent: c.user_agent.clone(),
+    }
+}
+
+/// Runs the agent until SIGTERM or SIGINT, then drains within `shutdownTimeoutMillis`.
+pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
+    let started = Instant::now();
+    let unsupported = config.unsupported();
+    if !unsupported.is_empty() {
+        return Err(AgentError::Unsupported(unsupported));
+    }
+    for key in &config.unknown_keys {
+        tracing::debug!("unknown configuration key: {key}");
+    }
+    if !config.unknown_keys.is_empty() {
+        tracing::warn!(
+            "unknown configuration keys (ignored, as the Java agent does): {}",
+            config.unknown_keys.join(", ")
+        );
+    }
+    if config.cloudwatch_emit_metrics {
+        tracing::info!("CloudWatch metrics are not published by this version of kinetail (cloudwatch.emitMetrics is ignored)");
+    }
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(AgentError::Signal)?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).map_err(AgentError::Signal)?;
+
+    let checkpoints = Checkpoints::open(&config.checkpoint_file, config.checkpoint_ttl_days)?;
+    let sdk = sdk_config(&kinesis_settings(&config)).await?;
+    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
+    let in_flight = Arc::new(Semaphore::new(config.max_sending_threads.max(1) as usize));
+    let (drain_tx, drain_rx) = watch::channel(None);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tracing::info!("Agent: Agent will use up to {} threads for sending data.", config.max_sending_threads);
+
+    let mut flows: Vec<FlowHandle> = Vec::new();
+    for flow in &config.flows {
+        let Destination::KinesisStream(stream) = &flow.destination else {
+            unreachable!("unsupported() refuses Firehose flows");
+        };
+        let dest = Arc::new(KinesisStream::new(kinesis.clone(), stream));
+        tracing::info!(
+            "Starting tailer for file {}: {} -> stream {stream}, initialPosition {:?}, partitionKeyOption {:?}, dataProcessingOptions [{}]",
+            flow.id,
+            flow.file_pattern,
+            flow.initial_position,
+            flow.partition_key_option,
+            flow.data_processing_options.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
+        );
+        flows.push(start_flow(&config, flow, checkpoints.clone(), dest, in_flight.clone(), drain_rx.clone())?);
+    }
+    let writer = tokio::spawn(checkpoints.clone().run_writer(stop_rx.clone()));
+    let reporter = tokio::spawn(report_status(
+        flows.iter().map(|f| (f.id.clone(), f.tail_stats.clone(), f.counters.clone())).collect(),
+        Duration::from_secs(config.log_status_reporting_period_seconds.max(1) as u64),
+        started,
+        stop_rx,
+    ));
+    tracing::info!(
+        "Agent: Startup completed in {} ms. Checkpoints in {}",
+        started.elapsed().as_millis(),
+        checkpoints.path().display()
+    );
+
+    tokio::select! {
+        _ = sigterm.recv() => tracing::info!("SIGTERM received: stopping"),
+        _ = sigint.recv() => tracing::info!("SIGINT received: stopping"),
+    }
+    let stopping = Instant::now();
+    let budget = Duration::from_millis(config.shutdown_timeout_millis.max(1) as u64);
+    let drain_deadline = stopping + budget.saturating_sub(FINAL_WRITE_MARGIN);
+    for f in &flows {
+        f.stop_reading();
+    }
+    let _ = drain_tx.send(Some(drain_deadline));
+    let mut abandoned = 0;
+    for f in &mut flows {
+        abandoned += f.finish().await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = writer.await;
+    let _ = reporter.await;
+    let final_write = {
+        let cp = checkpoints.clone();
+        tokio::task::spawn_blocking(move || cp.persist(true)).await
+    };
+    match final_write {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("final checkpoint write failed: {e}"),
+        Err(e) => tracing::error!("final checkpoint write failed: {e}"),
+    }
+    if abandoned > 0 {
+        tracing::warn!(
+            "{abandoned} records (or requests) were not sent within shutdownTimeoutMillis; they will be read again after a restart"
+        );
+    }
+    log_totals(&flows, started);
+    tracing::info!(
+        "Agent: Shut down completed in {} ms. Uptime: {} ms. Peak memory: {} KiB",
+        stopping.elapsed().as_millis(),
+        started.elapsed().as_millis(),
+        peak_rss_bytes() / 1024
+    );
+    Ok(())
+}
+
+fn log_totals(flows: &[FlowHandle], started: Instant) {
+    let mut parsed = 0;
+    let mut bytes = 0;
+    let mut sent = 0;
+    for f in flows {
+        parsed += f.tail_stats.records_parsed.load(Ordering::Relaxed);
+        bytes += f.tail_stats.bytes_consumed.load(Ordering::Relaxed);
+        sent += FlowCounters::get(&f.counters.records_sent);
+    }
+    tracing::info!("{}", status::agent_progress(parsed, bytes, sent, started.elapsed().as_millis() as u64));
+}
+
+type FlowStatus = (String, Arc<crate::tail::TailStats>, Arc<FlowCounters>);
+
+/// Logs the Java agent's progress lines every `period` until `stop`.
+async fn report_status(flows: Vec<FlowStatus>, period: Duration, started: Instant, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(period);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let (mut parsed, mut bytes, mut sent, mut behind) = (0, 0, 0, 0);
+        for (id, t, c) in &flows {
+            let p = t.records_parsed.load(Ordering::Relaxed);
+            let b = t.bytes_consumed.load(Ordering::Relaxed);
+            let s = FlowCounters::get(&c.records_sent);
+            let bh = t.bytes_behind.load(Ordering::Relaxed);
+            parsed += p;
+            bytes += b;
+            sent += s;
+            behind += bh;
+            tracing::info!(
+                "{}",
+                status::tailer_progress(
+                    id,
+                    p,
+                    b,
+                    FlowCounters::get(&c.records_processed),
+                    FlowCounters::get(&c.records_skipped),
+                    s
+                )
+            );
+            if let Some(level) = status::behind_level(bh) {
+                log_at(level, &status::tailer_behind(id, bh));
+            }
+        }
+        tracing::info!("{}", status::agent_progress(parsed, bytes, sent, started.elapsed().as_millis() as u64));
+        if let Some(level) = status::behind_level(behind) {
+            log_at(level, &status::agent_behind(behind, 0));
+        }
+    }
+}
+
+fn log_at(level: tracing::Level, msg: &str) {
+    match level {
+        tracing::Level::WARN => tracing::warn!("{msg}"),
+        tracing::Level::INFO => tracing::info!("{msg}"),
+        _ => tracing::debug!("{msg}"),
+    }
+}

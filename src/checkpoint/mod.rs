@@ -1,0 +1,378 @@
+//! Durable per-file checkpoints: what the destination acknowledged, contiguously, persisted by group commit.
+
+pub mod store;
+pub mod watermark;
+
+pub use store::{FileIdentity, StoreError, StoredFile};
+pub use watermark::Watermark;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use store::{StoredFlow, StoredState};
+use tokio::sync::{watch, Notify};
+
+/// Process-unique handle of one tracked file (a truncation starts a new one).
+pub type Fid = u64;
+
+/// How long acknowledgements are gathered before one write: bounds the re-send window after a kill.
+const GROUP_COMMIT_DELAY: Duration = Duration::from_millis(100);
+
+/// Rewrite at least this often so that live files' `lastSeenMillis` never reaches the TTL.
+const REFRESH_INTERVAL: Duration = Duration::from_secs(3600);
+
+#[derive(Debug)]
+struct Tracked {
+    flow: String,
+    identity: FileIdentity,
+    path: PathBuf,
+    watermark: Watermark,
+    /// Set when the file is gone: the entry is dropped once the watermark reaches this offset.
+    forget_at: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// What the previous run left, by flow; consulted when a file is first seen.
+    previous: HashMap<String, Vec<StoredFile>>,
+    files: HashMap<Fid, Tracked>,
+    /// Flows that have started at least once (their files no longer get `initialPosition`).
+    started_flows: std::collections::BTreeSet<String>,
+    dirty: bool,
+}
+
+/// The checkpoint keeper shared by every flow: takes acknowledgements, persists watermarks.
+#[derive(Debug)]
+pub struct Checkpoints {
+    path: PathBuf,
+    ttl: Duration,
+    state: Mutex<State>,
+    next_fid: AtomicU64,
+    wake: Notify,
+    writes: AtomicU64,
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Checkpoints {
+    /// Loads the checkpoint file, dropping entries not seen for `ttl_days`.
+    pub fn open(path: &Path, ttl_days: u32) -> Result<Arc<Checkpoints>, StoreError> {
+        let stored = store::read(path)?;
+        let ttl = Duration::from_secs(u64::from(ttl_days) * 86_400);
+        let cutoff = now_millis().saturating_sub(ttl.as_millis() as u64);
+        let mut state = State::default();
+        for (flow, f) in stored.flows {
+            state.started_flows.insert(flow.clone());
+            let live: Vec<StoredFile> = f
+                .files
+                .into_iter()
+                .filter(|s| s.last_seen_millis >= cutoff)
+                .collect();
+            state.previous.insert(flow, live);
+        }
+        Ok(Arc::new(Checkpoints {
+            path: path.to_owned(),
+            ttl,
+            state: Mutex::new(state),
+            next_fid: AtomicU64::new(1),
+            wake: Notify::new(),
+            writes: AtomicU64::new(0),
+        }))
+    }
+
+    /// The checkpoint file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic elsewhere must not stop checkpointing: the state itself is always consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True when the flow ran before (so `initialPosition` no longer applies to its files).
+    pub fn flow_started_before(&self, flow: &str) -> bool {
+        self.lock().started_flows.contains(flow)
+    }
+
+    /// Marks a flow as started, so a restart treats every file it finds as new or resumed.
+    pub fn mark_flow_started(&self, flow: &str) {
+        let mut s = self.lock();
+        if s.started_flows.insert(flow.to_owned()) {
+            s.dirty = true;
+            drop(s);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Finds the previous run's checkpoint of a file by device and inode.
+    pub fn previous(&self, flow: &str, dev: u64, ino: u64) -> Option<StoredFile> {
+        self.lock()
+            .previous
+            .get(flow)?
+            .iter()
+            .find(|s| s.identity.dev == dev && s.identity.ino == ino)
+            .cloned()
+    }
+
+    /// Starts tracking a file whose bytes before `offset` need no sending; returns its handle.
+    pub fn track(&self, flow: &str, identity: FileIdentity, path: &Path, offset: u64) -> Fid {
+        let fid = self.next_fid.fetch_add(1, Ordering::Relaxed);
+        let mut s = self.lock();
+        // A file is tracked once per run: the previous entry is superseded.
+        if let Some(prev) = s.previous.get_mut(flow) {
+            prev.retain(|p| !(p.identity.dev == identity.dev && p.identity.ino == identity.ino));
+        }
+        s.files.insert(
+            fid,
+            Tracked {
+                flow: flow.to_owned(),
+                identity,
+                path: path.to_owned(),
+                watermark: Watermark::new(offset),
+                forget_at: None,
+            },
+        );
+        s.dirty = true;
+        drop(s);
+        self.wake.notify_one();
+        fid
+    }
+
+    /// Records a new name or a longer fingerprint of a tracked file.
+    pub fn update(&self, fid: Fid, identity: &FileIdentity, path: &Path) {
+        let mut s = self.lock();
+        if let Some(t) = s.files.get_mut(&fid) {
+            if t.identity != *identity || t.path != path {
+                t.identity = identity.clone();
+                t.path = path.to_owned();
+                s.dirty = true;
+            }
+        }
+    }
+
+    /// Marks `[start, end)` of a tracked file as acknowledged (or deliberately skipped).
+    pub fn ack(&self, fid: Fid, start: u64, end: u64) {
+        let mut s = self.lock();
+        let Some(t) = s.files.get_mut(&fid) else {
+            return;
+        };
+        if t.watermark.ack(start, end) {
+            let done = t.forget_at.is_some_and(|at| t.watermark.committed() >= at);
+            if done {
+                s.files.remove(&fid);
+            }
+            s.dirty = true;
+            drop(s);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Stops tracking a file right away (it was truncated and is tracked anew, under another handle).
+    pub fn retire(&self, fid: Fid) {
+        let mut s = self.lock();
+        if s.files.remove(&fid).is_some() {
+            s.dirty = true;
+        }
+    }
+
+    /// The file is gone: drop its entry once everything up to `read_end` is acknowledged.
+    pub fn forget_when_done(&self, fid: Fid, read_end: u64) {
+        let mut s = self.lock();
+        if let Some(t) = s.files.get_mut(&fid) {
+            if t.watermark.committed() >= read_end {
+                s.files.remove(&fid);
+                s.dirty = true;
+            } else {
+                t.forget_at = Some(read_end);
+            }
+        }
+    }
+
+    /// The acknowledged offset of a tracked file.
+    pub fn committed(&self, fid: Fid) -> Option<u64> {
+        self.lock().files.get(&fid).map(|t| t.watermark.committed())
+    }
+
+    /// How many times the file has been written (for tests and status).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    fn snapshot(&self, force: bool) -> Option<StoredState> {
+        let mut s = self.lock();
+        if !s.dirty && !force {
+            return None;
+        }
+        s.dirty = false;
+        let now = now_millis();
+        let mut out = StoredState {
+            version: 1,
+            ..Default::default()
+        };
+        for flow in &s.started_flows {
+            out.flows.insert(flow.clone(), StoredFlow::default());
+        }
+        // Entries of the previous run not seen yet stay until they expire.
+        for (flow, prev) in &s.previous {
+            let f = out.flows.entry(flow.clone()).or_default();
+            f.files.extend(prev.iter().cloned());
+        }
+        for t in s.files.values() {
+            out.flows
+                .entry(t.flow.clone())
+                .or_default()
+                .files
+                .push(StoredFile {
+                    identity: t.identity.clone(),
+                    path: t.path.clone(),
+                    offset: t.watermark.committed(),
+                    last_seen_millis: now,
+                });
+        }
+        for f in out.flows.values_mut() {
+            f.files.sort_by(|a, b| a.path.cmp(&b.path).then(a.offset.cmp(&b.offset)));
+        }
+        Some(out)
+    }
+
+    /// Writes the checkpoint file now if anything changed (or always, with `force`).
+    pub fn persist(&self, force: bool) -> Result<(), StoreError> {
+        if let Some(snap) = self.snapshot(force) {
+            if let Err(e) = store::write(&self.path, &snap) {
+                self.lock().dirty = true;
+                return Err(e);
+            }
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Group commit: persists changes within ~`GROUP_COMMIT_DELAY` of an ack until `stop` flips.
+    pub async fn run_writer(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut last_error_log: Option<std::time::Instant> = None;
+        let mut refresh = tokio::time::interval(REFRESH_INTERVAL.min(self.ttl / 2).max(Duration::from_secs(1)));
+        refresh.tick().await;
+        loop {
+            let mut force = false;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = refresh.tick() => { force = true; }
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            tokio::time::sleep(GROUP_COMMIT_DELAY).await;
+            let me = self.clone();
+            let result = tokio::task::spawn_blocking(move || me.persist(force)).await;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                        tracing::error!("cannot write checkpoints (will retry): {e}");
+                        last_error_log = Some(std::time::Instant::now());
+                    }
+                    // Retry soon without spinning.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    self.wake.notify_one();
+                }
+                Err(e) => tracing::error!("checkpoint writer task failed: {e}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ident(ino: u64) -> FileIdentity {
+        FileIdentity {
+            dev: 1,
+            ino,
+            fingerprint_len: 0,
+            fingerprint: String::new(),
+        }
+    }
+
+    #[test]
+    fn persists_only_the_contiguous_prefix_and_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp");
+        let cp = Checkpoints::open(&path, 7).unwrap();
+        assert!(!cp.flow_started_before("f"));
+        cp.mark_flow_started("f");
+        let fid = cp.track("f", ident(9), Path::new("/x/a.log"), 0);
+        cp.ack(fid, 10, 20);
+        cp.persist(false).unwrap();
+        let again = Checkpoints::open(&path, 7).unwrap();
+        assert!(again.flow_started_before("f"));
+        assert_eq!(again.previous("f", 1, 9).unwrap().offset, 0);
+        cp.ack(fid, 0, 10);
+        cp.persist(false).unwrap();
+        let again = Checkpoints::open(&path, 7).unwrap();
+        assert_eq!(again.previous("f", 1, 9).unwrap().offset, 20);
+        assert!(again.previous("f", 1, 10).is_none());
+        assert!(again.previous("g", 1, 9).is_none());
+    }
+
+    #[test]
+    fn forgotten_file_leaves_once_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp");
+        let cp = Checkpoints::open(&path, 7).unwrap();
+        let fid = cp.track("f", ident(9), Path::new("/x/a.log"), 0);
+        cp.forget_when_done(fid, 30);
+        cp.ack(fid, 0, 10);
+        assert_eq!(cp.committed(fid), Some(10));
+        cp.ack(fid, 10, 30);
+        assert_eq!(cp.committed(fid), None);
+        cp.persist(true).unwrap();
+        let again = Checkpoints::open(&path, 7).unwrap();
+        assert!(again.previous("f", 1, 9).is_none());
+    }
+
+    #[test]
+    fn expired_entries_are_dropped_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp");
+        let mut st = StoredState {
+            version: 1,
+            ..Default::default()
+        };
+        st.flows.insert(
+            "f".into(),
+            StoredFlow {
+                files: vec![StoredFile {
+                    identity: ident(3),
+                    path: "/x/old.log".into(),
+                    offset: 5,
+                    last_seen_millis: now_millis() - 8 * 86_400_000,
+                }],
+            },
+        );
+        store::write(&path, &st).unwrap();
+        let cp = Checkpoints::open(&path, 7).unwrap();
+        assert!(cp.previous("f", 1, 3).is_none());
+        assert!(cp.flow_started_before("f"));
+    }
+
+    #[test]
+    fn retired_handle_ignores_late_acks() {
+        let dir = tempfile::tempdir().unwrap();
+        let cp = Checkpoints::open(&dir.path().join("cp"), 7).unwrap();
+        let old = cp.track("f", ident(9), Path::new("/x/a.log"), 0);
+        cp.retire(old);
+        let new = cp.track("f", ident(9), Path::new("/x/a.log"), 0);
+        cp.ack(old, 0, 100);
+        assert_eq!(cp.committed(new), Some(0));
+    }
+}

@@ -1,0 +1,173 @@
+//! The checkpoint file on disk: JSON, replaced atomically (temp file, fsync, rename, fsync dir).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Errors reading or writing the checkpoint file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file or its directory could not be read or written.
+    #[error("checkpoint file {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The file exists but is not a checkpoint file kinetail can read.
+    #[error("checkpoint file {path} is corrupt: {source}")]
+    Corrupt {
+        /// The path involved.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+}
+
+/// Who a file is, independent of its name: device, inode and a digest of its first bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileIdentity {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// How many leading bytes the fingerprint covers.
+    #[serde(rename = "fingerprintLen")]
+    pub fingerprint_len: u32,
+    /// Hex MD5 of those leading bytes.
+    pub fingerprint: String,
+}
+
+/// One file's persisted position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    /// The file's identity when the checkpoint was written.
+    #[serde(flatten)]
+    pub identity: FileIdentity,
+    /// The last path the file was seen under (informational; lookups use the identity).
+    pub path: PathBuf,
+    /// Everything before this byte offset has been acknowledged by the destination.
+    pub offset: u64,
+    /// Unix time (ms) at which the file was last seen by a running agent.
+    #[serde(rename = "lastSeenMillis")]
+    pub last_seen_millis: u64,
+}
+
+/// The persisted state of one flow.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFlow {
+    /// The flow's files.
+    pub files: Vec<StoredFile>,
+}
+
+/// The whole checkpoint file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredState {
+    /// Format version, for later migrations.
+    pub version: u32,
+    /// Per flow id.
+    pub flows: BTreeMap<String, StoredFlow>,
+}
+
+/// Reads the checkpoint file; a missing file is an empty state.
+pub fn read(path: &Path) -> Result<StoredState, StoreError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StoredState::default()),
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Replaces the checkpoint file atomically and durably.
+pub fn write(path: &Path, state: &StoredState) -> Result<(), StoreError> {
+    let io_err = |p: &Path| {
+        let p = p.to_owned();
+        move |source| StoreError::Io { path: p, source }
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    let body = serde_json::to_vec_pretty(state).expect("checkpoint state serializes");
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        f.write_all(&body).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    // The rename is only durable once the directory entry itself is on disk.
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StoredState {
+        let mut s = StoredState {
+            version: 1,
+            ..Default::default()
+        };
+        s.flows.insert(
+            "kinesis:s:/var/log/*.log".into(),
+            StoredFlow {
+                files: vec![StoredFile {
+                    identity: FileIdentity {
+                        dev: 0xfe00,
+                        ino: 42,
+                        fingerprint_len: 3,
+                        fingerprint: "abc".into(),
+                    },
+                    path: "/var/log/a.log".into(),
+                    offset: 1234,
+                    last_seen_millis: 99,
+                }],
+            },
+        );
+        s
+    }
+
+    #[test]
+    fn round_trips_and_creates_parent_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deep/er/checkpoints");
+        assert_eq!(read(&path).unwrap(), StoredState::default());
+        write(&path, &sample()).unwrap();
+        assert_eq!(read(&path).unwrap(), sample());
+        assert!(!dir.path().join("deep/er/checkpoints.tmp").exists());
+    }
+
+    #[test]
+    fn corrupt_file_is_reported_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints");
+        fs::write(&path, b"{not json").unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("checkpoints"), "{err}");
+        assert!(err.contains("corrupt"), "{err}");
+    }
+}

@@ -1,0 +1,116 @@
+//! The one list of configuration features kinetail does not implement; shrink it as features land.
+
+use super::agent::AgentConfig;
+use super::options::ProcessingOption;
+
+const JAVA_ONLY: &str = "loads Java classes and cannot be supported by kinetail";
+
+impl AgentConfig {
+    /// One human-readable message per requested feature that kinetail cannot do (yet).
+    pub fn unsupported(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.assume_role_arn.is_some() {
+            out.push("assumeRoleARN is not supported yet".to_string());
+        }
+        if self.user_defined_credentials_provider_classname.is_some() {
+            out.push(format!(
+                "userDefinedCredentialsProvider.classname {JAVA_ONLY}"
+            ));
+        }
+        for flow in &self.flows {
+            let id = &flow.id;
+            if flow.is_firehose() {
+                out.push(format!(
+                    "flow {id}: Firehose flows (deliveryStream) are not supported yet"
+                ));
+            }
+            if flow.multi_line_start_pattern.is_some() {
+                out.push(format!(
+                    "flow {id}: multiLineStartPattern is not supported yet"
+                ));
+            }
+            if flow.file_footer_pattern.is_some() {
+                out.push(format!("flow {id}: fileFooterPattern is not supported yet"));
+            }
+            for opt in &flow.data_processing_options {
+                let name = opt.name();
+                match opt {
+                    ProcessingOption::SingleLine { .. } | ProcessingOption::CsvToJson { .. } => {}
+                    ProcessingOption::UsingPluggin { .. } => {
+                        out.push(format!(
+                            "flow {id}: dataProcessingOptions {name} {JAVA_ONLY}"
+                        ));
+                    }
+                    ProcessingOption::LogToJson { .. }
+                    | ProcessingOption::AddMetadata { .. }
+                    | ProcessingOption::AddEc2Metadata { .. }
+                    | ProcessingOption::AddBrackets => {
+                        out.push(format!(
+                            "flow {id}: dataProcessingOptions {name} is not supported yet"
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse_str;
+    use std::path::Path;
+
+    fn unsupported(text: &str) -> Vec<String> {
+        match parse_str(Path::new("/a.json"), text) {
+            Ok(c) => c.unsupported(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn supported_config_has_no_messages() {
+        assert!(unsupported(
+            r#"{"flows": [{"filePattern": "/x/*.log", "kinesisStream": "s",
+                "dataProcessingOptions": [{"optionName": "SINGLELINE"}, {"optionName": "CSVTOJSON", "customFieldNames": ["a"]}]}]}"#
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn every_unsupported_feature_is_listed() {
+        let msgs = unsupported(
+            r#"{
+              "assumeRoleARN": "arn:aws:iam::1:role/r",
+              "userDefinedCredentialsProvider.classname": "com.x.P",
+              "flows": [
+                {"filePattern": "/x/*.log", "deliveryStream": "d"},
+                {"filePattern": "/x/*.log", "kinesisStream": "s",
+                 "multiLineStartPattern": "^\\S", "fileFooterPattern": "END",
+                 "dataProcessingOptions": [
+                   {"optionName": "LOGTOJSON", "logFormat": "SYSLOG"},
+                   {"optionName": "ADDMETADATA", "metadata": {}},
+                   {"optionName": "ADDEC2METADATA"},
+                   {"optionName": "ADDBRACKETS"},
+                   {"optionName": "USINGPLUGGIN", "className": "com.x.C"}
+                 ]}
+              ]
+            }"#,
+        );
+        assert_eq!(
+            msgs,
+            vec![
+                "assumeRoleARN is not supported yet",
+                "userDefinedCredentialsProvider.classname loads Java classes and cannot be supported by kinetail",
+                "flow fh:d:/x/*.log: Firehose flows (deliveryStream) are not supported yet",
+                "flow kinesis:s:/x/*.log: multiLineStartPattern is not supported yet",
+                "flow kinesis:s:/x/*.log: fileFooterPattern is not supported yet",
+                "flow kinesis:s:/x/*.log: dataProcessingOptions LOGTOJSON is not supported yet",
+                "flow kinesis:s:/x/*.log: dataProcessingOptions ADDMETADATA is not supported yet",
+                "flow kinesis:s:/x/*.log: dataProcessingOptions ADDEC2METADATA is not supported yet",
+                "flow kinesis:s:/x/*.log: dataProcessingOptions ADDBRACKETS is not supported yet",
+                "flow kinesis:s:/x/*.log: dataProcessingOptions USINGPLUGGIN loads Java classes and cannot be supported by kinetail",
+            ]
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! The `kinetail` command line: run the agent, or check a configuration.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Where the configuration is looked for when `-c` is not given, in order.
+const DEFAULT_CONFIGS: &[&str] = &["/etc/kinetail/agent.json", "/etc/aws-kinesis/agent.json"];
+
+#[derive(Parser, Debug)]
+#[command(name = "kinetail", version, about = "Tails files into Amazon Kinesis Data Streams; reads the AWS Kinesis Agent's agent.json")]
+struct Cli {
+    /// The agent configuration file (agent.json); flows in agent.d/*.json beside it are merged.
+    #[arg(short = 'c', long = "configuration", global = true, value_name = "FILE")]
+    configuration: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the agent (the default).
+    Run,
+    /// Validate a configuration and print the resolved flows, without touching AWS or the files.
+    Check,
+}
+
+fn config_path(given: Option<PathBuf>) -> PathBuf {
+    if let Some(p) = given {
+        return p;
+    }
+    DEFAULT_CONFIGS
+        .iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+        .unwrap_or(Path::new(DEFAULT_CONFIGS[0]))
+        .to_owned()
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn check(path: &Path) -> anyhow::Result<bool> {
+    let config = kinetail::config::load(path)?;
+    let resolved = config.resolved_json();
+    println!("{}", serde_json::to_string_pretty(&resolved)?);
+    if !config.unknown_keys.is_empty() {
+        eprintln!(
+            "warning: unknown configuration keys (ignored, as the Java agent does): {}",
+            config.unknown_keys.join(", ")
+        );
+    }
+    let unsupported = config.unsupported();
+    if !unsupported.is_empty() {
+        eprintln!("error: the configuration uses features kinetail does not support:");
+        for u in &unsupported {
+            eprintln!("  {u}");
+        }
+        return Ok(false);
+    }
+    eprintln!("{}: OK, {} flow(s)", path.display(), config.flows.len());
+    Ok(true)
+}
+
+fn run(path: &Path) -> anyhow::Result<()> {
+    let config = kinetail::config::load(path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(kinetail::agent::run(config))?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let path = config_path(cli.configuration);
+    let command = cli.command.unwrap_or(Command::Run);
+    let logging = matches!(command, Command::Run);
+    let result = match command {
+        Command::Check => match check(&path) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
+        Command::Run => {
+            init_logging();
+            run(&path)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if logging {
+                tracing::error!("{e:#}");
+            } else {
+                eprintln!("kinetail: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! One flow's stages wired together: a tail thread (read, frame, process) feeding a sink task.
+
+use crate::checkpoint::{Checkpoints, Fid};
+use crate::config::{AgentConfig, Destination, FlowConfig, InitialPosition, PartitionKeyOption};
+use crate::metrics::FlowCounters;
+use crate::process::{Chain, Outcome};
+use crate::record::{truncate_to_fit, AckSink, AckToken, Record};
+use crate::sink::batch::Limits;
+use crate::sink::partition::{deterministic_key, random_key};
+use crate::sink::{Sink, SinkSettings};
+use crate::tail::{FilePattern, StartAt, TailOutput, TailSettings, TailStats, Tailer};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+/// Bytes read from a file per read call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Chunks of records queued between the tail thread and the sink (the read-ahead bound).
+const QUEUE_CHUNKS: usize = 4;
+/// Records handed to the sink at once at most.
+const CHUNK_RECORDS: usize = 500;
+
+/// Errors starting a flow.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// The converter chain could not be built.
+    #[error("flow {flow}: {source}")]
+    Process {
+        /// The flow id.
+        flow: String,
+        /// What went wrong.
+        source: crate::process::ProcessError,
+    },
+    /// The file pattern is invalid.
+    #[error("flow {flow}: {source}")]
+    Pattern {
+        /// The flow id.
+        flow: String,
+        /// What went wrong.
+        source: crate::tail::discover::PatternError,
+    },
+    /// The tail thread could not be started.
+    #[error("flow {flow}: cannot start its thread: {source}")]
+    Thread {
+        /// The flow id.
+        flow: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+/// The producing side of a flow: converts framed records and hands them to the sink.
+struct Producer {
+    chain: Chain,
+    converted: Vec<u8>,
+    deterministic: bool,
+    max_record_size: usize,
+    terminator: Vec<u8>,
+    pending: Vec<Record>,
+    tx: mpsc::Sender<Vec<Record>>,
+    acks: Arc<Checkpoints>,
+    counters: Arc<FlowCounters>,
+    flow_id: String,
+    last_warn: Option<Instant>,
+}
+
+impl Producer {
+    fn warn_rate_limited(&mut self, msg: impl FnOnce() -> String) {
+        if self.last_warn.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            tracing::warn!("{}: {}", self.flow_id, msg());
+            self.last_warn = Some(Instant::now());
+        }
+    }
+}
+
+impl TailOutput for Producer {
+    fn record(&mut self, fid: Fid, start: u64, end: u64, data: &[u8]) {
+        let ack = AckToken { fid, start, end };
+        let mut bytes = match self.chain.process(data, &mut self.converted) {
+            Outcome::Unchanged => data.to_vec(),
+            Outcome::Converted => {
+                FlowCounters::add(&self.counters.records_processed, 1);
+                self.converted.clone()
+            }
+            Outcome::Skipped => {
+                FlowCounters::add(&self.counters.records_skipped, 1);
+                AckSink::ack(&*self.acks, ack);
+                return;
+            }
+            Outcome::Failed(reason) => {
+                FlowCounters::add(&self.counters.processing_errors, 1);
+                self.warn_rate_limited(|| format!("cannot process input data: {reason}, falling back to raw data"));
+                data.to_vec()
+            }
+        };
+        let partition_key = if self.deterministic {
+            deterministic_key(&bytes)
+        } else {
+            random_key()
+        };
+        if truncate_to_fit(&mut bytes, partition_key.len(), self.max_record_size, &self.terminator) {
+            FlowCounters::add(&self.counters.records_truncated, 1);
+            let max = self.max_record_size;
+            self.warn_rate_limited(|| format!("a record at offset {start} was longer than {max} bytes and was truncated"));
+        }
+        self.pending.push(Record {
+            data: bytes,
+            partition_key,
+            ack,
+        });
+        if self.pending.len() >= CHUNK_RECORDS {
+            self.flush();
+        }
+    }
+
+    fn skipped(&mut self, fid: Fid, start: u64, end: u64) {
+        self.acks.ack(fid, start, end);
+    }
+
+    fn flush(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return !self.tx.is_closed();
+        }
+        let chunk = std::mem::take(&mut self.pending);
+        self.tx.blocking_send(chunk).is_ok()
+    }
+}
+
+/// A running flow.
+pub struct FlowHandle {
+    /// The flow id.
+    pub id: String,
+    stop: Arc<AtomicBool>,
+    waker: std::sync::mpsc::Sender<crate::tail::discover::Changes>,
+    tail_thread: Option<std::thread::JoinHandle<()>>,
+    sink: Option<tokio::task::JoinHandle<usize>>,
+    /// Tailing counters.
+    pub tail_stats: Arc<TailStats>,
+    /// Processing and sending counters.
+    pub counters: Arc<FlowCounters>,
+}
+
+impl FlowHandle {
+    /// Stops reading new data (the sink goes on sending what was read).
+    pub fn stop_reading(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.waker.send(Default::default());
+    }
+
+    /// Waits for the sink to finish; returns how many records were left unsent.
+    pub async fn finish(&mut self) -> usize {
+        let left = match self.sink.take() {
+            Some(h) => h.await.unwrap_or(0),
+            None => 0,
+        };
+        if let Some(t) = self.tail_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        left
+    }
+}
+
+/// The tailing settings of a flow.
+pub fn tail_settings(flow: &FlowConfig) -> Result<TailSettings, FlowError> {
+    let pattern = FilePattern::new(&flow.directory, &flow.file_glob).map_err(|source| FlowError::Pattern {
+        flow: flow.id.clone(),
+        source,
+    })?;
+    Ok(TailSettings {
+        flow_id: flow.id.clone(),
+        pattern,
+        start_at: match flow.initial_position {
+            InitialPosition::StartOfFile => StartAt::Beginning,
+            InitialPosition::EndOfFile => StartAt::End,
+        },
+        skip_header_lines: u64::from(flow.skip_header_lines),
+        max_record: framing_limit(flow),
+        poll_interval: Duration::from_millis(flow.min_time_between_file_polls_millis.max(1)),
+        refresh_interval: Duration::from_millis(flow.max_time_between_file_tracker_refresh_millis.max(100)),
+        read_chunk: READ_CHUNK,
+    })
+}
+
+/// Starts one flow sending to `dest`.
+pub fn start_flow<D: crate::sink::Destination>(
+    agent: &AgentConfig,
+    flow: &FlowConfig,
+    checkpoints: Arc<Checkpoints>,
+    dest: Arc<D>,
+    in_flight: Arc<Semaphore>,
+    drain_by: watch::Receiver<Option<Instant>>,
+) -> Result<FlowHandle, FlowError> {
+    let _ = agent;
+    let chain = Chain::new(&flow.data_processing_options).map_err(|source| FlowError::Process {
+        flow: flow.id.clone(),
+        source,
+    })?;
+    let settings = tail_settings(flow)?;
+    let (tx, rx) = mpsc::channel(QUEUE_CHUNKS);
+    let counters = Arc::new(FlowCounters::default());
+    let tail_stats = Arc::new(TailStats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let tailer = Tailer::new(settings, checkpoints.clone(), stop.clone(), tail_stats.clone());
+    let waker = tailer.waker();
+    let mut producer = Producer {
+        chain,
+        converted: Vec::new(),
+        deterministic: flow.partition_key_option == PartitionKeyOption::Deterministic,
+        max_record_size: flow.max_record_size_bytes as usize,
+        terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
+        pending: Vec::new(),
+        tx,
+        acks: checkpoints.clone(),
+        counters: counters.clone(),
+        flow_id: flow.id.clone(),
+        last_warn: None,
+    };
+    let tail_thread = std::thread::Builder::new()
+        .name(format!("tail-{}", short_name(&flow.id)))
+        .spawn(move || {
+            tailer.run(&mut producer);
+            producer.flush();
+        })
+        .map_err(|source| FlowError::Thread {
+            flow: flow.id.clone(),
+            source,
+        })?;
+    let sink = Sink::new(
+        SinkSettings {
+            flow_id: flow.id.clone(),
+            limits: Limits {
+                max_records: flow.max_buffer_size_records as usize,
+                max_bytes: flow.max_buffer_size_bytes as usize,
+                max_age: Duration::from_millis(flow.max_buffer_age_millis),
+            },
+            retry_initial: Duration::from_millis(flow.retry_initial_backoff_millis.max(1)),
+            retry_max: Duration::from_millis(flow.retry_max_backoff_millis.max(1)),
+            max_sealed: 1,
+        },
+        dest,
+        in_flight,
+        checkpoints as Arc<dyn AckSink>,
+        counters.clone(),
+    );
+    let sink = tokio::spawn(sink.run(rx, drain_by));
+    Ok(FlowHandle {
+        id: flow.id.clone(),
+        stop,
+        waker,
+        tail_thread: Some(tail_thread),
+        sink: Some(sink),
+        tail_stats,
+        counters,
+    })
+}
+
+/// Lines longer than this are cut while framing: the Java agent's read buffer size.
+fn framing_limit(flow: &FlowConfig) -> usize {
+    match flow.destination {
+        Destination::KinesisStream(_) => 5 * 1024 * 1024,
+        Destination::DeliveryStream(_) => 4 * 1024 * 1024,
+    }
+}
+
+/// A thread-name-sized tag of a flow id (thread names are limited to 15 bytes).
+fn short_name(id: &str) -> String {
+    let tail: String = id.rsplit('/').next().unwrap_or(id).chars().take(10).collect();
+    tail
+}

@@ -1,0 +1,405 @@
+//! Java's `String.split(regex)` (limit 0), lazily and without allocating.
+//!
+//! The semantics are those of `java.util.regex.Pattern.split(input, 0)`:
+//!
+//! * Matches are found like `Matcher.find()`: after an empty match the next search starts one
+//!   character further on; after a non-empty match it starts at its end, where an empty match is
+//!   allowed (so `"a,b".split(",?")` is `[a, "", b]`).
+//! * A zero-width match at the very beginning never yields a leading empty piece; a non-empty
+//!   match there does (`",a".split(",")` is `["", "a"]`).
+//! * No match at all yields the whole input, even when it is empty (`"".split(",")` is `[""]`).
+//! * Otherwise trailing empty pieces are removed (`",".split(",")` is `[]`).
+//!
+//! Patterns without regex meaning (`,`, `\t`, `\|`, `::`, `\Q...\E`) skip the regex engine and
+//! are searched with memchr; `String.split`'s own single-char fast path has the same semantics.
+//!
+//! Deviation: after an empty match Java advances one UTF-16 unit, so with an empty-matching
+//! pattern (e.g. a bare `|`) it cuts a supplementary character into two lone surrogates (each
+//! later encoded as `?`). Here such a character stays whole.
+
+use memchr::memmem;
+
+use super::regex::{self, RegexError};
+
+/// A regular-expression search failed while splitting (fancy-regex gave up backtracking).
+#[derive(Debug, thiserror::Error)]
+#[error("regular expression search failed: {0}")]
+pub struct SplitError(#[from] fancy_regex::Error);
+
+enum Finder {
+    Byte(u8),
+    Literal(memmem::Finder<'static>),
+    Regex(Box<fancy_regex::Regex>),
+}
+
+/// A compiled Java split pattern.
+pub struct JavaSplitter {
+    finder: Finder,
+}
+
+impl std::fmt::Debug for JavaSplitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.finder {
+            Finder::Byte(_) => "byte",
+            Finder::Literal(_) => "literal",
+            Finder::Regex(_) => "regex",
+        };
+        f.debug_struct("JavaSplitter").field("kind", &kind).finish()
+    }
+}
+
+impl JavaSplitter {
+    /// Compile `pattern` (a Java regex), using the memchr fast path when it is a plain literal.
+    pub fn new(pattern: &str) -> Result<Self, RegexError> {
+        match literal_of(pattern) {
+            Some(lit) => Ok(Self::literal(&lit)),
+            None => Self::regex_only(pattern),
+        }
+    }
+
+    /// Always use the regex engine (the fast path's reference in tests).
+    pub fn regex_only(pattern: &str) -> Result<Self, RegexError> {
+        Ok(JavaSplitter {
+            finder: Finder::Regex(Box::new(regex::compile(pattern)?)),
+        })
+    }
+
+    /// Split on a non-empty literal string.
+    fn literal(lit: &str) -> Self {
+        let finder = match lit.as_bytes() {
+            [b] => Finder::Byte(*b),
+            bytes => Finder::Literal(memmem::Finder::new(bytes).into_owned()),
+        };
+        JavaSplitter { finder }
+    }
+
+    /// Split on one ASCII byte (e.g. `b'\n'`).
+    pub fn byte(b: u8) -> Self {
+        debug_assert!(b.is_ascii(), "a non-ASCII byte could cut a UTF-8 sequence");
+        JavaSplitter {
+            finder: Finder::Byte(b),
+        }
+    }
+
+    /// Whether the memchr fast path is used.
+    pub fn is_literal(&self) -> bool {
+        !matches!(self.finder, Finder::Regex(_))
+    }
+
+    /// The pieces of `text`, exactly as Java's `text.split(pattern)` returns them.
+    pub fn split<'s, 't>(&'s self, text: &'t str) -> Split<'s, 't> {
+        Split {
+            finder: &self.finder,
+            text,
+            search_from: 0,
+            index: 0,
+            matched: false,
+            raw_done: false,
+            pending_empty: 0,
+            held: None,
+            finished: false,
+        }
+    }
+
+    /// Convenience for tests and diagnostics: all pieces as owned strings.
+    pub fn split_to_vec(&self, text: &str) -> Result<Vec<String>, SplitError> {
+        self.split(text)
+            .map(|p| p.map(str::to_string))
+            .collect::<Result<Vec<_>, _>>()
+    }
+}
+
+/// The literal string a Java pattern matches, if it has no regex meaning at all.
+///
+/// Accepts plain characters, escaped non-alphanumerics (`\|`, `\.`, `\\`), the control escapes
+/// `\t \n \r \f \a \e`, and `\Q...\E` quoting.
+pub fn literal_of(pattern: &str) -> Option<String> {
+    let mut lit = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    while let Some(c) = rest.chars().next() {
+        rest = &rest[c.len_utf8()..];
+        match c {
+            '\\' => {
+                let e = rest.chars().next()?;
+                rest = &rest[e.len_utf8()..];
+                match e {
+                    't' => lit.push('\t'),
+                    'n' => lit.push('\n'),
+                    'r' => lit.push('\r'),
+                    'f' => lit.push('\u{0C}'),
+                    'a' => lit.push('\u{07}'),
+                    'e' => lit.push('\u{1B}'),
+                    'Q' => {
+                        let end = rest.find("\\E").unwrap_or(rest.len());
+                        lit.push_str(&rest[..end]);
+                        rest = &rest[(end + 2).min(rest.len())..];
+                    }
+                    e if e.is_ascii_alphanumeric() => return None,
+                    e => lit.push(e),
+                }
+            }
+            '^' | '$' | '.' | '|' | '?' | '*' | '+' | '(' | ')' | '[' | '{' => return None,
+            c => lit.push(c),
+        }
+    }
+    (!lit.is_empty()).then_some(lit)
+}
+
+/// Iterator over the pieces of one split; see the module documentation for the rules.
+pub struct Split<'s, 't> {
+    finder: &'s Finder,
+    text: &'t str,
+    /// Where `Matcher.find()` would start its next search.
+    search_from: usize,
+    /// Start of the next piece.
+    index: usize,
+    /// A piece has been cut by a match (else the whole input is the only piece).
+    matched: bool,
+    raw_done: bool,
+    /// Empty pieces already seen that turned out not to be trailing.
+    pending_empty: usize,
+    /// The non-empty piece found after `pending_empty` empty ones.
+    held: Option<&'t str>,
+    finished: bool,
+}
+
+impl<'t> Split<'_, 't> {
+    fn find_match(&self, from: usize) -> Result<Option<(usize, usize)>, SplitError> {
+        let hay = &self.text.as_bytes()[from..];
+        Ok(match self.finder {
+            Finder::Byte(b) => memchr::memchr(*b, hay).map(|i| (from + i, from + i + 1)),
+            Finder::Literal(f) => f.find(hay).map(|i| (from + i, from + i + f.needle().len())),
+            Finder::Regex(re) => re
+                .find_from_pos(self.text, from)?
+                .map(|m| (m.start(), m.end())),
+        })
+    }
+
+    /// The next piece before trailing-empty removal.
+    fn raw_next(&mut self) -> Result<Option<&'t str>, SplitError> {
+        if self.raw_done {
+            return Ok(None);
+        }
+        loop {
+            let found = if self.search_from > self.text.len() {
+                None
+            } else {
+                self.find_match(self.search_from)?
+            };
+            let Some((start, end)) = found else {
+                self.raw_done = true;
+                return Ok(Some(&self.text[self.index..]));
+            };
+            self.search_from = if start == end {
+                end + self.text[end..].chars().next().map_or(1, char::len_utf8)
+            } else {
+                end
+            };
+            if self.index == 0 && start == 0 && end == 0 {
+                continue;
+            }
+            let piece = &self.text[self.index..start];
+            self.index = end;
+            self.matched = true;
+            return Ok(Some(piece));
+        }
+    }
+}
+
+impl<'t> Iterator for Split<'_, 't> {
+    type Item = Result<&'t str, SplitError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pending_empty > 0 {
+            self.pending_empty -= 1;
+            return Some(Ok(""));
+        }
+        if let Some(held) = self.held.take() {
+            return Some(Ok(held));
+        }
+        if self.finished {
+            return None;
+        }
+        let piece = match self.raw_next() {
+            Err(e) => {
+                self.finished = true;
+                return Some(Err(e));
+            }
+            Ok(None) => {
+                self.finished = true;
+                return None;
+            }
+            Ok(Some(p)) => p,
+        };
+        if !self.matched {
+            // No match anywhere: Java returns the input itself, even when it is empty.
+            self.finished = true;
+            return Some(Ok(piece));
+        }
+        if !piece.is_empty() {
+            return Some(Ok(piece));
+        }
+        // An empty piece counts only if a non-empty one follows.
+        let mut empties = 1usize;
+        loop {
+            match self.raw_next() {
+                Err(e) => {
+                    self.finished = true;
+                    return Some(Err(e));
+                }
+                Ok(None) => {
+                    self.finished = true;
+                    return None;
+                }
+                Ok(Some("")) => empties += 1,
+                Ok(Some(p)) => {
+                    self.held = Some(p);
+                    self.pending_empty = empties - 1;
+                    return Some(Ok(""));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn split(pattern: &str, text: &str) -> Vec<String> {
+        JavaSplitter::new(pattern)
+            .unwrap()
+            .split_to_vec(text)
+            .unwrap()
+    }
+
+    fn split_regex(pattern: &str, text: &str) -> Vec<String> {
+        JavaSplitter::regex_only(pattern)
+            .unwrap()
+            .split_to_vec(text)
+            .unwrap()
+    }
+
+    /// Java's `String.split` single-char fast path, transcribed naively over chars.
+    fn java_fastpath(ch: char, text: &str) -> Vec<String> {
+        let chars: Vec<char> = text.chars().collect();
+        let mut list: Vec<String> = Vec::new();
+        let mut off = 0;
+        let mut found = false;
+        while let Some(next) = (off..chars.len()).find(|&i| chars[i] == ch) {
+            found = true;
+            list.push(chars[off..next].iter().collect());
+            off = next + 1;
+        }
+        if !found {
+            return vec![text.to_string()];
+        }
+        list.push(chars[off..].iter().collect());
+        while list.last().is_some_and(String::is_empty) {
+            list.pop();
+        }
+        list
+    }
+
+    #[test]
+    fn literal_detection() {
+        assert_eq!(literal_of(","), Some(",".into()));
+        assert_eq!(literal_of(r"\|"), Some("|".into()));
+        assert_eq!(literal_of(r"\t"), Some("\t".into()));
+        assert_eq!(literal_of(r"\."), Some(".".into()));
+        assert_eq!(literal_of(r"\\"), Some("\\".into()));
+        assert_eq!(literal_of("::"), Some("::".into()));
+        assert_eq!(literal_of(r"\Q|.\E;"), Some("|.;".into()));
+        assert_eq!(literal_of(r"\Q|."), Some("|.".into()));
+        assert_eq!(literal_of("|"), None);
+        assert_eq!(literal_of("."), None);
+        assert_eq!(literal_of(r"\s"), None);
+        assert_eq!(literal_of(r"\d"), None);
+        assert_eq!(literal_of("a+"), None);
+        assert_eq!(literal_of(""), None);
+        assert_eq!(literal_of(r"\"), None);
+        assert_eq!(literal_of(r"\Q\E"), None);
+        assert!(JavaSplitter::new(",").unwrap().is_literal());
+        assert!(JavaSplitter::new(r"\|").unwrap().is_literal());
+        assert!(!JavaSplitter::new("|").unwrap().is_literal());
+    }
+
+    #[test]
+    fn java_split_edge_cases() {
+        assert_eq!(split("|", "a|b"), ["a", "|", "b"], "bare | matches empty everywhere");
+        assert_eq!(split("", "abc"), ["a", "b", "c"]);
+        assert_eq!(split(r"\|", "a|b"), ["a", "b"]);
+        assert_eq!(split(",", ",a"), ["", "a"], "leading delimiter gives a leading empty");
+        assert_eq!(split(",", ""), [""], "no match returns the input itself");
+        assert_eq!(split("", ""), [""]);
+        assert_eq!(split(",", ","), Vec::<String>::new());
+        assert_eq!(split(",", ",,,"), Vec::<String>::new());
+        assert_eq!(split(",", "a,b,,"), ["a", "b"], "trailing empties dropped");
+        assert_eq!(split(",", "a,,b"), ["a", "", "b"], "interior empties kept");
+        assert_eq!(split(",", "a,,c,,"), ["a", "", "c"]);
+        assert_eq!(split(",", ",,a,,b,,"), ["", "", "a", "", "b"]);
+        assert_eq!(split(",", "abc"), ["abc"]);
+        assert_eq!(split("\n", "\n"), Vec::<String>::new());
+        assert_eq!(split("\n", "\na\n"), ["", "a"]);
+        assert_eq!(split("::", "a::b:::c::"), ["a", "b", ":c"]);
+        assert_eq!(split(r"\t", "v1\t v2\tv3\t    v4"), ["v1", " v2", "v3", "    v4"]);
+    }
+
+    #[test]
+    fn regex_split_follows_matcher_find() {
+        assert_eq!(split(",?", "a,b"), ["a", "", "b"]);
+        assert_eq!(split(r"\s*,\s*", "a , b,c ,"), ["a", "b", "c"]);
+        assert_eq!(split(r"\s+", "  a  b "), ["", "a", "b"]);
+        assert_eq!(split("(?=b)", "abab"), ["a", "ba", "b"]);
+        assert_eq!(split("(?=a)", "abab"), ["ab", "ab"], "zero-width match at 0 is skipped");
+        assert_eq!(split("x*", "axxb"), ["a", "", "b"]);
+        assert_eq!(split("é|😀", "aé😀b"), ["a", "", "b"]);
+        assert_eq!(split("", "é😀"), ["é", "😀"]);
+        assert_eq!(split("[,;]", "a;b,c"), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn no_match_in_non_empty_text_with_trailing_pattern() {
+        assert_eq!(split(",", "a"), ["a"]);
+        assert_eq!(split_regex(",", ""), [""]);
+    }
+
+    #[test]
+    fn lazy_iteration_stops_early() {
+        let s = JavaSplitter::new(",").unwrap();
+        let mut it = s.split("a,,,b,,");
+        assert_eq!(it.next().unwrap().unwrap(), "a");
+        assert_eq!(it.next().unwrap().unwrap(), "");
+        assert_eq!(it.next().unwrap().unwrap(), "");
+        assert_eq!(it.next().unwrap().unwrap(), "");
+        assert_eq!(it.next().unwrap().unwrap(), "b");
+        assert!(it.next().is_none());
+        assert!(it.next().is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn literal_path_agrees_with_regex_path(
+            text in "[ab,|.\\t\\né😀:]{0,24}",
+            pattern in prop::sample::select(vec![
+                ",", r"\|", r"\.", r"\t", "\n", "\t", "a", "é", "😀", "::", "ab", r"\Q|.\E", r"\\",
+            ]),
+        ) {
+            let fast = JavaSplitter::new(pattern).unwrap();
+            prop_assert!(fast.is_literal());
+            let slow = JavaSplitter::regex_only(pattern).unwrap();
+            prop_assert_eq!(fast.split_to_vec(&text).unwrap(), slow.split_to_vec(&text).unwrap());
+        }
+
+        #[test]
+        fn single_char_split_matches_javas_fast_path(
+            text in "[ab,|\\né]{0,24}",
+            ch in prop::sample::select(vec![',', '|', '\n', 'a', 'é']),
+        ) {
+            let pattern = if ch == '|' { r"\|".to_string() } else { ch.to_string() };
+            prop_assert_eq!(split(&pattern, &text), java_fastpath(ch, &text));
+            prop_assert_eq!(split_regex(&pattern, &text), java_fastpath(ch, &text));
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Discovery: which files match a flow's pattern, and a wake-up when the directory changes.
+
+use globset::{GlobBuilder, GlobMatcher};
+use notify::{EventKind, RecursiveMode, Watcher};
+use std::fs::Metadata;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+/// Errors building a file pattern.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid file pattern {pattern}: {reason}")]
+pub struct PatternError {
+    /// The pattern as configured.
+    pub pattern: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// A literal directory plus a glob on the file name, as the Java agent's `filePattern`.
+#[derive(Debug, Clone)]
+pub struct FilePattern {
+    dir: PathBuf,
+    matcher: GlobMatcher,
+}
+
+/// A matching file found by a listing.
+#[derive(Debug)]
+pub struct Found {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its metadata (symlinks followed).
+    pub meta: Metadata,
+}
+
+impl FilePattern {
+    /// A pattern over the files of `dir` whose names match `glob`.
+    pub fn new(dir: &Path, glob: &str) -> Result<FilePattern, PatternError> {
+        let matcher = GlobBuilder::new(glob)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| PatternError {
+                pattern: dir.join(glob).display().to_string(),
+                reason: e.to_string(),
+            })?
+            .compile_matcher();
+        Ok(FilePattern {
+            dir: dir.to_owned(),
+            matcher,
+        })
+    }
+
+    /// The directory searched.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True when a file name matches (compressed rotations are never tailed, as in the Java agent).
+    pub fn matches_name(&self, name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".gz") || lower.ends_with(".bz2") || lower.ends_with(".zip") {
+            return false;
+        }
+        self.matcher.is_match(name)
+    }
+
+    /// Lists the regular files that match; a missing directory is an empty list.
+    pub fn list(&self) -> io::Result<Vec<Found>> {
+        let rd = match std::fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(e),
+        };
+        let mut out = vec![];
+        for entry in rd {
+            let Ok(entry) = entry else { continue };
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !self.matches_name(name) {
+                continue;
+            }
+            let path = entry.path();
+            // Follow symlinks like the Java agent; a file gone since readdir is simply skipped.
+            if let Ok(meta) = std::fs::metadata(&path) {
+                if meta.is_file() {
+                    out.push(Found { path, meta });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+}
+
+/// What a directory watch reported since the last look.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Changes {
+    /// Some file was written.
+    pub data: bool,
+    /// Files were created, renamed or removed: the listing must be refreshed.
+    pub names: bool,
+}
+
+/// An inotify watch on the pattern's directory; `None` inside means polling only.
+pub struct DirWatch {
+    watcher: Option<notify::RecommendedWatcher>,
+    rx: mpsc::Receiver<Changes>,
+    tx: mpsc::Sender<Changes>,
+}
+
+impl DirWatch {
+    /// Starts watching `dir` if possible; failures (no directory yet, inotify limits) fall back to polling.
+    pub fn new(dir: &Path) -> DirWatch {
+        let (tx, rx) = mpsc::channel();
+        let mut w = DirWatch {
+            watcher: None,
+            rx,
+            tx,
+        };
+        w.ensure(dir);
+        w
+    }
+
+    /// True while inotify is active.
+    pub fn active(&self) -> bool {
+        self.watcher.is_some()
+    }
+
+    /// (Re)installs the watch when the directory exists and no watch is active.
+    pub fn ensure(&mut self, dir: &Path) {
+        if self.watcher.is_some() || !dir.is_dir() {
+            return;
+        }
+        let tx = self.tx.clone();
+        let made = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            let ch = match res {
+                Ok(ev) => match ev.kind {
+                    EventKind::Modify(notify::event::ModifyKind::Data(_)) => Changes {
+                        data: true,
+                        names: false,
+                    },
+                    EventKind::Access(_) => return,
+                    _ => Changes {
+                        data: true,
+                        names: true,
+                    },
+                },
+                // An overflowed queue or other error: look at everything again.
+                Err(_) => Changes {
+                    data: true,
+                    names: true,
+                },
+            };
+            let _ = tx.send(ch);
+        });
+        match made.and_then(|mut w| w.watch(dir, RecursiveMode::NonRecursive).map(|_| w)) {
+            Ok(w) => self.watcher = Some(w),
+            Err(e) => {
+                tracing::debug!("no inotify watch on {}, polling: {e}", dir.display());
+            }
+        }
+    }
+
+    /// A sender whose messages wake `wait` (used to stop a tailer promptly).
+    pub fn sender(&self) -> mpsc::Sender<Changes> {
+        self.tx.clone()
+    }
+
+    /// Waits up to `timeout` for changes; returns what changed (nothing on timeout).
+    pub fn wait(&self, timeout: std::time::Duration) -> Changes {
+        let mut acc = match self.rx.recv_timeout(timeout) {
+            Ok(c) => c,
+            Err(_) => return Changes::default(),
+        };
+        while let Ok(c) = self.rx.try_recv() {
+            acc.data |= c.data;
+            acc.names |= c.names;
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn lists_matching_regular_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in ["a.log", "b.log", "c.txt", "d.log.gz", "E.LOG.ZIP"] {
+            std::fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub.log")).unwrap();
+        let p = FilePattern::new(dir.path(), "*.log").unwrap();
+        let names: Vec<_> = p
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|f| f.path.file_name().unwrap().to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, vec!["a.log", "b.log"]);
+        let p = FilePattern::new(&dir.path().join("missing"), "*.log").unwrap();
+        assert!(p.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn brace_and_class_globs() {
+        let p = FilePattern::new(Path::new("/x"), "app-{a,b}[0-9].log").unwrap();
+        assert!(p.matches_name("app-a1.log"));
+        assert!(!p.matches_name("app-c1.log"));
+        assert!(FilePattern::new(Path::new("/x"), "a[.log").is_err());
+    }
+
+    #[test]
+    fn inotify_reports_writes_and_creations() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = DirWatch::new(dir.path());
+        if !w.active() {
+            return; // no inotify in this sandbox: polling covers it
+        }
+        std::fs::write(dir.path().join("new.log"), b"x\n").unwrap();
+        let mut seen = Changes::default();
+        for _ in 0..50 {
+            let c = w.wait(Duration::from_millis(100));
+            seen.data |= c.data;
+            seen.names |= c.names;
+            if seen.names {
+                break;
+            }
+        }
+        assert!(seen.names);
+    }
+}

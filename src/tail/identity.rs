@@ -1,0 +1,90 @@
+//! File identity: device + inode, plus a digest of the first bytes against inode reuse.
+
+use crate::checkpoint::FileIdentity;
+use md5::{Digest, Md5};
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+
+/// How many leading bytes the fingerprint covers at most.
+pub const FINGERPRINT_MAX: u64 = 1024;
+
+/// Device and inode of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The id of the file a metadata record describes.
+    pub fn of(meta: &Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// Reads up to `len` bytes from the start of `file`.
+fn head(file: &File, len: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len as usize];
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// The identity of an open file whose current size is `size`.
+pub fn identify(file: &File, id: FileId, size: u64) -> io::Result<FileIdentity> {
+    let bytes = head(file, size.min(FINGERPRINT_MAX))?;
+    Ok(FileIdentity {
+        dev: id.dev,
+        ino: id.ino,
+        fingerprint_len: bytes.len() as u32,
+        fingerprint: hex::encode(Md5::digest(&bytes)),
+    })
+}
+
+/// True when `file` still starts with the bytes `stored` fingerprinted (so it is the same file).
+pub fn same_content(file: &File, stored: &FileIdentity) -> io::Result<bool> {
+    let bytes = head(file, u64::from(stored.fingerprint_len))?;
+    Ok(bytes.len() == stored.fingerprint_len as usize
+        && hex::encode(Md5::digest(&bytes)) == stored.fingerprint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn fingerprint_detects_other_content_on_the_same_inode() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a");
+        std::fs::write(&p, b"hello\nworld\n").unwrap();
+        let f = File::open(&p).unwrap();
+        let meta = f.metadata().unwrap();
+        let ident = identify(&f, FileId::of(&meta), meta.len()).unwrap();
+        assert_eq!(ident.fingerprint_len, 12);
+        assert!(same_content(&f, &ident).unwrap());
+        // Appending keeps the identity.
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"more\n").unwrap();
+        assert!(same_content(&f, &ident).unwrap());
+        // Rewriting the start does not.
+        std::fs::write(&p, b"HELLO\nworld\nmore\n").unwrap();
+        assert!(!same_content(&f, &ident).unwrap());
+        // Shorter than the fingerprint does not either.
+        std::fs::write(&p, b"hel").unwrap();
+        assert!(!same_content(&f, &ident).unwrap());
+    }
+}

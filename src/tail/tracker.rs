@@ -1,0 +1,490 @@
+//! The tailer of one flow: tracks every matching file on its own through renames, truncation
+//! and deletion, reads new bytes and frames them into records.
+
+use super::discover::{Changes, DirWatch, FilePattern};
+use super::identity::{identify, same_content, FileId, FINGERPRINT_MAX};
+use super::reader::{Frame, Framer};
+use crate::checkpoint::{Checkpoints, Fid, FileIdentity};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// Where to start a file present at a flow's very first start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// From byte 0.
+    Beginning,
+    /// After the last complete line.
+    End,
+}
+
+/// Settings of one tailer.
+#[derive(Debug, Clone)]
+pub struct TailSettings {
+    /// The flow id (checkpoint key).
+    pub flow_id: String,
+    /// Which files to follow.
+    pub pattern: FilePattern,
+    /// `initialPosition`, for files present at the flow's first start.
+    pub start_at: StartAt,
+    /// `skipHeaderLines`, applied whenever a file is read from offset 0.
+    pub skip_header_lines: u64,
+    /// Lines longer than this are cut (the Java agent's read-buffer size).
+    pub max_record: usize,
+    /// How long to sleep between polls when inotify is unavailable.
+    pub poll_interval: Duration,
+    /// Re-list the directory at least this often even when inotify is quiet.
+    pub refresh_interval: Duration,
+    /// Bytes read per `read` call.
+    pub read_chunk: usize,
+}
+
+/// Where framed records go; implemented by the pipeline (processing, then the sink).
+pub trait TailOutput {
+    /// A record of a tracked file covering `[start, end)`.
+    fn record(&mut self, fid: Fid, start: u64, end: u64, data: &[u8]);
+    /// Bytes that will never be sent (header lines, the cut part of a runaway line).
+    fn skipped(&mut self, fid: Fid, start: u64, end: u64);
+    /// Hands accumulated records downstream, blocking while it is full; false once it is closed.
+    fn flush(&mut self) -> bool;
+}
+
+/// Live counters of one tailer, read by the status reporter.
+#[derive(Debug, Default)]
+pub struct TailStats {
+    /// Bytes framed so far.
+    pub bytes_consumed: AtomicU64,
+    /// Records framed so far.
+    pub records_parsed: AtomicU64,
+    /// Bytes present in tracked files and not read yet.
+    pub bytes_behind: AtomicU64,
+    /// Files with unread bytes.
+    pub files_behind: AtomicU64,
+    /// Files tracked now.
+    pub files_tracked: AtomicU64,
+}
+
+struct TrackedFile {
+    fid: Fid,
+    path: PathBuf,
+    file: File,
+    identity: FileIdentity,
+    framer: Framer,
+    headers_left: u64,
+    /// No longer listed under a matching name (deleted or renamed away).
+    gone: bool,
+    last_growth: Instant,
+}
+
+/// A file that was truncated in place: a copy of its old content may show up (copytruncate).
+struct Truncated {
+    identity: FileIdentity,
+    offset: u64,
+    at: Instant,
+}
+
+/// The tailer of one flow.
+pub struct Tailer {
+    settings: TailSettings,
+    checkpoints: Arc<Checkpoints>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<TailStats>,
+    watch: DirWatch,
+    files: BTreeMap<FileId, TrackedFile>,
+    truncated: Vec<Truncated>,
+    warned: HashMap<PathBuf, Instant>,
+}
+
+const WARN_EVERY: Duration = Duration::from_secs(60);
+/// Chunks read from one file before the others get a turn.
+const CHUNKS_PER_TURN: usize = 16;
+
+impl Tailer {
+    /// A tailer; `stop` ends `run` (set it, then wake it through `waker`).
+    pub fn new(
+        settings: TailSettings,
+        checkpoints: Arc<Checkpoints>,
+        stop: Arc<AtomicBool>,
+        stats: Arc<TailStats>,
+    ) -> Tailer {
+        let watch = DirWatch::new(settings.pattern.dir());
+        Tailer {
+            settings,
+            checkpoints,
+            stop,
+            stats,
+            watch,
+            files: BTreeMap::new(),
+            truncated: vec![],
+            warned: HashMap::new(),
+        }
+    }
+
+    /// A handle that wakes `run` from its wait (used at shutdown).
+    pub fn waker(&self) -> mpsc::Sender<Changes> {
+        self.watch.sender()
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn warn_rate_limited(&mut self, path: &Path, msg: String) {
+        let now = Instant::now();
+        let due = self
+            .warned
+            .get(path)
+            .is_none_or(|t| now.duration_since(*t) >= WARN_EVERY);
+        if due {
+            tracing::warn!("{msg}");
+            self.warned.insert(path.to_owned(), now);
+        }
+    }
+
+    /// Follows the files until `stop` is set or the output closes.
+    pub fn run(mut self, out: &mut dyn TailOutput) {
+        let first_start = !self.checkpoints.flow_started_before(&self.settings.flow_id);
+        self.rescan(first_start);
+        self.checkpoints.mark_flow_started(&self.settings.flow_id);
+        let mut last_rescan = Instant::now();
+        loop {
+            if self.stopped() {
+                break;
+            }
+            let progressed = match self.read_all(out) {
+                Some(p) => p,
+                None => break,
+            };
+            if self.stopped() {
+                break;
+            }
+            let mut rescan = last_rescan.elapsed() >= self.settings.refresh_interval;
+            if !progressed {
+                self.update_behind();
+                if self.watch.active() {
+                    let wait = self
+                        .settings
+                        .refresh_interval
+                        .saturating_sub(last_rescan.elapsed());
+                    rescan |= self.watch.wait(wait).names;
+                } else {
+                    // Polling: the Java agent's loop, a directory look at every poll.
+                    std::thread::sleep(self.settings.poll_interval);
+                    rescan = true;
+                }
+            } else {
+                rescan |= self.watch.wait(Duration::ZERO).names;
+            }
+            if rescan {
+                self.rescan(false);
+                last_rescan = Instant::now();
+            }
+        }
+        self.update_behind();
+    }
+
+    fn update_behind(&self) {
+        let mut bytes = 0;
+        let mut files = 0;
+        for t in self.files.values() {
+            if let Ok(m) = t.file.metadata() {
+                let behind = m.len().saturating_sub(t.framer.read_offset());
+                if behind > 0 {
+                    bytes += behind;
+                    files += 1;
+                }
+            }
+        }
+        self.stats.bytes_behind.store(bytes, Ordering::Relaxed);
+        self.stats.files_behind.store(files, Ordering::Relaxed);
+        self.stats
+            .files_tracked
+            .store(self.files.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Re-lists the directory: new files are tracked, renamed ones followed, vanished ones marked.
+    fn rescan(&mut self, first_start: bool) {
+        let dir = self.settings.pattern.dir().to_owned();
+        self.watch.ensure(&dir);
+        let found = match self.settings.pattern.list() {
+            Ok(f) => f,
+            Err(e) => {
+                self.warn_rate_limited(&dir, format!("cannot list {}: {e}", dir.display()));
+                return;
+            }
+        };
+        self.truncated.retain(|t| t.at.elapsed() < Duration::from_secs(300));
+        let mut seen = std::collections::HashSet::new();
+        for f in found {
+            let id = FileId::of(&f.meta);
+            if !seen.insert(id) {
+                continue; // a hard link or symlink to a file already followed
+            }
+            if let Some(t) = self.files.get_mut(&id) {
+                t.gone = false;
+                if t.path != f.path {
+                    tracing::info!(
+                        "{}: {} was renamed to {}",
+                        self.settings.flow_id,
+                        t.path.display(),
+                        f.path.display()
+                    );
+                    t.path = f.path.clone();
+                    self.checkpoints.update(t.fid, &t.identity, &t.path);
+                }
+                continue;
+            }
+            if let Err(e) = self.start_tracking(&f.path, id, first_start) {
+                self.warn_rate_limited(
+                    &f.path,
+                    format!("cannot read {} (will retry): {e}", f.path.display()),
+                );
+            }
+        }
+        for (id, t) in self.files.iter_mut() {
+            if !seen.contains(id) && !t.gone {
+                t.gone = true;
+                t.last_growth = Instant::now();
+                tracing::debug!("{} is no longer listed; reading it to its end", t.path.display());
+            }
+        }
+    }
+
+    fn start_tracking(&mut self, path: &Path, id: FileId, first_start: bool) -> io::Result<()> {
+        let mut file = File::open(path)?;
+        let meta = file.metadata()?;
+        if FileId::of(&meta) != id {
+            return Ok(()); // replaced between listing and opening: the next rescan sees the new one
+        }
+        let size = meta.len();
+        let flow = self.settings.flow_id.clone();
+        let (offset, why) = if let Some(prev) = self
+            .checkpoints
+            .previous(&flow, id.dev, id.ino)
+            .filter(|p| same_content(&file, &p.identity).unwrap_or(false))
+        {
+            if size >= prev.offset {
+                (prev.offset, "resuming from checkpoint")
+            } else {
+                (0, "truncated since its checkpoint; reading from the start")
+            }
+        } else if let Some(off) = self.copied_from(&file, size) {
+            (off, "a copy of a truncated file; resuming at its offset")
+        } else if first_start && self.settings.start_at == StartAt::End {
+            (last_line_end(&mut file, size)?, "initialPosition END_OF_FILE")
+        } else {
+            (0, "new file")
+        };
+        let identity = identify(&file, id, size)?;
+        let fid = self.checkpoints.track(&flow, identity.clone(), path, offset);
+        tracing::info!("{flow}: tailing {} at offset {offset} ({why})", path.display());
+        self.files.insert(
+            id,
+            TrackedFile {
+                fid,
+                path: path.to_owned(),
+                file,
+                identity,
+                framer: Framer::new(offset, self.settings.max_record),
+                headers_left: if offset == 0 {
+                    self.settings.skip_header_lines
+                } else {
+                    0
+                },
+                gone: false,
+                last_growth: Instant::now(),
+            },
+        );
+        Ok(())
+    }
+
+    /// If `file` is a copy of a file that was (or is about to be) truncated, the offset to resume at.
+    fn copied_from(&self, file: &File, size: u64) -> Option<u64> {
+        let candidates = self
+            .truncated
+            .iter()
+            .map(|t| (&t.identity, t.offset))
+            .chain(
+                self.files
+                    .values()
+                    .map(|t| (&t.identity, t.framer.framed_offset())),
+            );
+        for (ident, offset) in candidates {
+            // Only a full-length fingerprint is distinctive enough (CSV files share headers).
+            if u64::from(ident.fingerprint_len) == FINGERPRINT_MAX
+                && size >= offset
+                && same_content(file, ident).unwrap_or(false)
+            {
+                return Some(offset);
+            }
+        }
+        None
+    }
+
+    /// Reads every tracked file up to its current end; None when the output closed.
+    fn read_all(&mut self, out: &mut dyn TailOutput) -> Option<bool> {
+        let mut progressed = false;
+        let ids: Vec<FileId> = self.files.keys().copied().collect();
+        for id in ids {
+            if self.stopped() {
+                return Some(progressed);
+            }
+            match self.read_file(id, out) {
+                Ok(p) => progressed |= p,
+                Err(ReadError::Closed) => return None,
+                Err(ReadError::Io(path, e)) => {
+                    self.warn_rate_limited(&path, format!("error reading {}: {e}", path.display()))
+                }
+            }
+        }
+        Some(progressed)
+    }
+
+    fn read_file(&mut self, id: FileId, out: &mut dyn TailOutput) -> Result<bool, ReadError> {
+        let stats = self.stats.clone();
+        let chunk = self.settings.read_chunk;
+        let skip_headers = self.settings.skip_header_lines;
+        let max_record = self.settings.max_record;
+        let Some(t) = self.files.get_mut(&id) else {
+            return Ok(false);
+        };
+        let io_err = |t: &TrackedFile, e: io::Error| ReadError::Io(t.path.clone(), e);
+        let meta = t.file.metadata().map_err(|e| io_err(t, e))?;
+        let size = meta.len();
+        if size < t.framer.read_offset() {
+            // Truncated in place (copytruncate or `> file`): what was read is kept, the rest is new.
+            tracing::warn!(
+                "{}: {} was truncated (size {size} < offset {}); reading it again from the start",
+                self.settings.flow_id,
+                t.path.display(),
+                t.framer.read_offset()
+            );
+            self.truncated.push(Truncated {
+                identity: t.identity.clone(),
+                offset: t.framer.framed_offset(),
+                at: Instant::now(),
+            });
+            self.checkpoints.retire(t.fid);
+            t.identity = identify(&t.file, id, size).map_err(|e| io_err(t, e))?;
+            t.fid = self
+                .checkpoints
+                .track(&self.settings.flow_id, t.identity.clone(), &t.path, 0);
+            t.framer = Framer::new(0, max_record);
+            t.headers_left = skip_headers;
+        }
+        let mut progressed = false;
+        for _ in 0..CHUNKS_PER_TURN {
+            if self.stop.load(Ordering::Relaxed) || size <= t.framer.read_offset() {
+                break;
+            }
+            let n = t.framer.read_from(&t.file, chunk).map_err(|e| io_err(t, e))?;
+            if n == 0 {
+                break;
+            }
+            progressed = true;
+            t.last_growth = Instant::now();
+            let fid = t.fid;
+            let headers_left = &mut t.headers_left;
+            let mut records = 0u64;
+            let mut bytes = 0u64;
+            t.framer.drain(|f| match f {
+                Frame::Record { start, end, data } => {
+                    bytes += end - start;
+                    if *headers_left > 0 {
+                        *headers_left -= 1;
+                        out.skipped(fid, start, end);
+                    } else {
+                        records += 1;
+                        out.record(fid, start, end, data);
+                    }
+                }
+                Frame::Discarded { start, end } => {
+                    bytes += end - start;
+                    out.skipped(fid, start, end);
+                }
+            });
+            stats.records_parsed.fetch_add(records, Ordering::Relaxed);
+            stats.bytes_consumed.fetch_add(bytes, Ordering::Relaxed);
+            if !out.flush() {
+                return Err(ReadError::Closed);
+            }
+        }
+        if !progressed || size <= t.framer.read_offset() {
+            t.framer.release_if_idle();
+        }
+        // The fingerprint grows with a young file until it is full-length, so that a copy is recognised.
+        if u64::from(t.identity.fingerprint_len) < FINGERPRINT_MAX
+            && size > u64::from(t.identity.fingerprint_len)
+        {
+            if let Ok(ident) = identify(&t.file, id, size) {
+                t.identity = ident;
+                self.checkpoints.update(t.fid, &t.identity, &t.path);
+            }
+        }
+        if t.gone && !progressed && t.last_growth.elapsed() >= self.settings.refresh_interval {
+            let held = t.framer.pending();
+            if held > 0 {
+                tracing::warn!(
+                    "{}: {} is gone with {held} bytes of an unterminated last line, which are not sent",
+                    self.settings.flow_id,
+                    t.path.display()
+                );
+            }
+            tracing::info!("{}: stopped tailing {} (gone)", self.settings.flow_id, t.path.display());
+            self.checkpoints
+                .forget_when_done(t.fid, t.framer.framed_offset());
+            let nlink = meta.nlink();
+            if nlink > 0 {
+                tracing::debug!("{} still exists elsewhere ({} links)", t.path.display(), nlink);
+            }
+            self.files.remove(&id);
+        }
+        Ok(progressed)
+    }
+}
+
+enum ReadError {
+    Closed,
+    Io(PathBuf, io::Error),
+}
+
+/// The offset just past the last `\n` of the first `size` bytes of `file` (0 if there is none).
+fn last_line_end(file: &mut File, size: u64) -> io::Result<u64> {
+    let mut end = size;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let len = (end - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf[..len])?;
+        if let Some(i) = memchr::memrchr(b'\n', &buf[..len]) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_line_end_finds_the_last_complete_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"a\nbb\npartial").unwrap();
+        let mut f = File::open(&p).unwrap();
+        assert_eq!(last_line_end(&mut f, 12).unwrap(), 5);
+        std::fs::write(&p, b"no newline").unwrap();
+        assert_eq!(last_line_end(&mut f, 10).unwrap(), 0);
+        let big: Vec<u8> = std::iter::repeat_n(b'x', 200_000).chain(*b"\n").chain(std::iter::repeat_n(b'y', 100_000)).collect();
+        std::fs::write(&p, &big).unwrap();
+        assert_eq!(last_line_end(&mut f, big.len() as u64).unwrap(), 200_001);
+    }
+}
