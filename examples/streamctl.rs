@@ -19,7 +19,10 @@ async fn main() {
         Some("create") if args.len() == 4 => {
             let c = stream::client(&args[1]).await;
             stream::create_stream(&c, &args[2], args[3].parse().expect("SHARDS")).await;
-            println!("created stream {} with {} shards at {}", args[2], args[3], args[1]);
+            println!(
+                "created stream {} with {} shards at {}",
+                args[2], args[3], args[1]
+            );
         }
         Some("read") if args.len() == 6 => {
             let c = stream::client(&args[1]).await;
@@ -29,10 +32,20 @@ async fn main() {
             let mut r = stream::StreamReader::new(&c, &args[2]).await;
             let n = r.wait_for(expected, timeout).await;
             for rec in r.records.iter().take(show) {
-                print!("  [{} key {}] {}", rec.shard_id, rec.partition_key, String::from_utf8_lossy(&rec.data));
+                print!(
+                    "  [{} key {}] {}",
+                    rec.shard_id,
+                    rec.partition_key,
+                    String::from_utf8_lossy(&rec.data)
+                );
             }
-            let distinct: std::collections::HashSet<&[u8]> = r.records.iter().map(|x| x.data.as_slice()).collect();
-            println!("records read back from {}: {n} ({} distinct), expected {expected}", args[2], distinct.len());
+            let distinct: std::collections::HashSet<&[u8]> =
+                r.records.iter().map(|x| x.data.as_slice()).collect();
+            println!(
+                "records read back from {}: {n} ({} distinct), expected {expected}",
+                args[2],
+                distinct.len()
+            );
             if n < expected {
                 std::process::exit(1);
             }
@@ -46,15 +59,25 @@ async fn main() {
             for i in 0..n {
                 let line = format!("latency-probe {i} {}\n", std::process::id());
                 let t = std::time::Instant::now();
-                let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&args[3]).expect("FILE");
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&args[3])
+                    .expect("FILE");
                 std::io::Write::write_all(&mut f, line.as_bytes()).expect("append");
                 let before = r.records.len();
                 loop {
                     r.poll().await;
-                    if r.records[before..].iter().any(|x| x.data == line.as_bytes()) {
+                    if r.records[before..]
+                        .iter()
+                        .any(|x| x.data == line.as_bytes())
+                    {
                         break;
                     }
-                    assert!(t.elapsed() < Duration::from_secs(30), "probe {i} never arrived");
+                    assert!(
+                        t.elapsed() < Duration::from_secs(30),
+                        "probe {i} never arrived"
+                    );
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
                 samples.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -9,10 +9,19 @@ use std::process::ExitCode;
 const DEFAULT_CONFIGS: &[&str] = &["/etc/kinetail/agent.json", "/etc/aws-kinesis/agent.json"];
 
 #[derive(Parser, Debug)]
-#[command(name = "kinetail", version, about = "Tails files into Amazon Kinesis Data Streams; reads the AWS Kinesis Agent's agent.json")]
+#[command(
+    name = "kinetail",
+    version,
+    about = "Tails files into Amazon Kinesis Data Streams; reads the AWS Kinesis Agent's agent.json"
+)]
 struct Cli {
     /// The agent configuration file (agent.json); flows in agent.d/*.json beside it are merged.
-    #[arg(short = 'c', long = "configuration", global = true, value_name = "FILE")]
+    #[arg(
+        short = 'c',
+        long = "configuration",
+        global = true,
+        value_name = "FILE"
+    )]
     configuration: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,

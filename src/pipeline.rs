@@ -7,12 +7,12 @@ use crate::process::{Chain, Outcome};
 use crate::record::{truncate_to_fit, AckSink, AckToken, Record};
 use crate::sink::batch::Limits;
 use crate::sink::partition::{deterministic_key, random_key};
-use crate::sink::{Sink, SinkSettings};
+use crate::sink::{InFlight, Sink, SinkSettings};
 use crate::tail::{FilePattern, StartAt, TailOutput, TailSettings, TailStats, Tailer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 /// Bytes read from a file per read call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -67,7 +67,10 @@ struct Producer {
 
 impl Producer {
     fn warn_rate_limited(&mut self, msg: impl FnOnce() -> String) {
-        if self.last_warn.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+        if self
+            .last_warn
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
+        {
             tracing::warn!("{}: {}", self.flow_id, msg());
             self.last_warn = Some(Instant::now());
         }
@@ -90,7 +93,9 @@ impl TailOutput for Producer {
             }
             Outcome::Failed(reason) => {
                 FlowCounters::add(&self.counters.processing_errors, 1);
-                self.warn_rate_limited(|| format!("cannot process input data: {reason}, falling back to raw data"));
+                self.warn_rate_limited(|| {
+                    format!("cannot process input data: {reason}, falling back to raw data")
+                });
                 data.to_vec()
             }
         };
@@ -99,10 +104,17 @@ impl TailOutput for Producer {
         } else {
             random_key()
         };
-        if truncate_to_fit(&mut bytes, partition_key.len(), self.max_record_size, &self.terminator) {
+        if truncate_to_fit(
+            &mut bytes,
+            partition_key.len(),
+            self.max_record_size,
+            &self.terminator,
+        ) {
             FlowCounters::add(&self.counters.records_truncated, 1);
             let max = self.max_record_size;
-            self.warn_rate_limited(|| format!("a record at offset {start} was longer than {max} bytes and was truncated"));
+            self.warn_rate_limited(|| {
+                format!("a record at offset {start} was longer than {max} bytes and was truncated")
+            });
         }
         self.pending.push(Record {
             data: bytes,
@@ -163,9 +175,11 @@ impl FlowHandle {
 
 /// The tailing settings of a flow.
 pub fn tail_settings(flow: &FlowConfig) -> Result<TailSettings, FlowError> {
-    let pattern = FilePattern::new(&flow.directory, &flow.file_glob).map_err(|source| FlowError::Pattern {
-        flow: flow.id.clone(),
-        source,
+    let pattern = FilePattern::new(&flow.directory, &flow.file_glob).map_err(|source| {
+        FlowError::Pattern {
+            flow: flow.id.clone(),
+            source,
+        }
     })?;
     Ok(TailSettings {
         flow_id: flow.id.clone(),
@@ -177,7 +191,9 @@ pub fn tail_settings(flow: &FlowConfig) -> Result<TailSettings, FlowError> {
         skip_header_lines: u64::from(flow.skip_header_lines),
         max_record: framing_limit(flow),
         poll_interval: Duration::from_millis(flow.min_time_between_file_polls_millis.max(1)),
-        refresh_interval: Duration::from_millis(flow.max_time_between_file_tracker_refresh_millis.max(100)),
+        refresh_interval: Duration::from_millis(
+            flow.max_time_between_file_tracker_refresh_millis.max(100),
+        ),
         read_chunk: READ_CHUNK,
     })
 }
@@ -188,7 +204,7 @@ pub fn start_flow<D: crate::sink::Destination>(
     flow: &FlowConfig,
     checkpoints: Arc<Checkpoints>,
     dest: Arc<D>,
-    in_flight: Arc<Semaphore>,
+    in_flight: InFlight,
     drain_by: watch::Receiver<Option<Instant>>,
 ) -> Result<FlowHandle, FlowError> {
     let _ = agent;
@@ -201,7 +217,12 @@ pub fn start_flow<D: crate::sink::Destination>(
     let counters = Arc::new(FlowCounters::default());
     let tail_stats = Arc::new(TailStats::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let tailer = Tailer::new(settings, checkpoints.clone(), stop.clone(), tail_stats.clone());
+    let tailer = Tailer::new(
+        settings,
+        checkpoints.clone(),
+        stop.clone(),
+        tail_stats.clone(),
+    );
     let waker = tailer.waker();
     let mut producer = Producer {
         chain,
@@ -265,6 +286,12 @@ fn framing_limit(flow: &FlowConfig) -> usize {
 
 /// A thread-name-sized tag of a flow id (thread names are limited to 15 bytes).
 fn short_name(id: &str) -> String {
-    let tail: String = id.rsplit('/').next().unwrap_or(id).chars().take(10).collect();
+    let tail: String = id
+        .rsplit('/')
+        .next()
+        .unwrap_or(id)
+        .chars()
+        .take(10)
+        .collect();
     tail
 }

@@ -45,7 +45,12 @@ impl AckSink for crate::checkpoint::Checkpoints {
 
 /// Cuts `data` so that data + `key_len` fits `max_size`, ending it with `terminator`, as the Java
 /// agent does; returns true when it cut.
-pub fn truncate_to_fit(data: &mut Vec<u8>, key_len: usize, max_size: usize, terminator: &[u8]) -> bool {
+pub fn truncate_to_fit(
+    data: &mut Vec<u8>,
+    key_len: usize,
+    max_size: usize,
+    terminator: &[u8],
+) -> bool {
     if data.len() + key_len <= max_size {
         return false;
     }

@@ -8,13 +8,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 fn lines(prefix: &str, from: usize, to: usize) -> String {
-    (from..to).map(|i| format!("{prefix}-{i:06} some log text\n")).collect()
+    (from..to)
+        .map(|i| format!("{prefix}-{i:06} some log text\n"))
+        .collect()
 }
 
 fn counts(records: &[ReadRecord]) -> HashMap<String, usize> {
     let mut m = HashMap::new();
     for r in records {
-        *m.entry(String::from_utf8(r.data.clone()).unwrap()).or_default() += 1;
+        *m.entry(String::from_utf8(r.data.clone()).unwrap())
+            .or_default() += 1;
     }
     m
 }
@@ -40,15 +43,31 @@ async fn every_file_under_the_glob_is_followed_on_its_own() {
     append(&logs.join("a.log"), &lines("a", 0, 3000));
     append(&logs.join("b.log"), &lines("b", 0, 500));
     append(&logs.join("other.txt"), &lines("x", 0, 50));
-    let config = write_config(dir.path(), &k.endpoint(), flow(&logs, "files", "START_OF_FILE"), serde_json::json!({}));
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "files", "START_OF_FILE"),
+        serde_json::json!({}),
+    );
     let agent = Agent::start(&config, &dir.path().join("agent.log"));
     let mut reader = StreamReader::new(&c, "files").await;
-    assert_eq!(reader.wait_for(3500, Duration::from_secs(60)).await, 3500, "{}", agent.log_text());
+    assert_eq!(
+        reader.wait_for(3500, Duration::from_secs(60)).await,
+        3500,
+        "{}",
+        agent.log_text()
+    );
 
     // a.log grows in pieces, b.log too, while the agent runs.
     for round in 0..10 {
-        append(&logs.join("a.log"), &lines("a", 3000 + round * 100, 3100 + round * 100));
-        append(&logs.join("b.log"), &lines("b", 500 + round * 10, 510 + round * 10));
+        append(
+            &logs.join("a.log"),
+            &lines("a", 3000 + round * 100, 3100 + round * 100),
+        );
+        append(
+            &logs.join("b.log"),
+            &lines("b", 500 + round * 10, 510 + round * 10),
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A partial line is held until its newline arrives.
@@ -56,15 +75,25 @@ async fn every_file_under_the_glob_is_followed_on_its_own() {
     // A file that appears later is read from its beginning.
     append(&logs.join("c.log"), &lines("c", 0, 700));
     let want = 3500 + 1000 + 100 + 700;
-    assert_eq!(reader.wait_for(want, Duration::from_secs(60)).await, want, "{}", agent.log_text());
+    assert_eq!(
+        reader.wait_for(want, Duration::from_secs(60)).await,
+        want,
+        "{}",
+        agent.log_text()
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     reader.poll().await;
     assert!(
-        !counts(&reader.records).keys().any(|k| k.starts_with("b-partial")),
+        !counts(&reader.records)
+            .keys()
+            .any(|k| k.starts_with("b-partial")),
         "an unterminated line was sent"
     );
     append(&logs.join("b.log"), " completed\n");
-    assert_eq!(reader.wait_for(want + 1, Duration::from_secs(30)).await, want + 1);
+    assert_eq!(
+        reader.wait_for(want + 1, Duration::from_secs(30)).await,
+        want + 1
+    );
 
     agent.signal(libc::SIGTERM);
     assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
@@ -76,9 +105,18 @@ async fn every_file_under_the_glob_is_followed_on_its_own() {
     expected.extend(lines("c", 0, 700).lines().map(|l| format!("{l}\n")));
     expected.push("b-partial-line completed\n".into());
     for e in &expected {
-        assert_eq!(got.get(e), Some(&1), "line {e:?} arrived {:?} times", got.get(e));
+        assert_eq!(
+            got.get(e),
+            Some(&1),
+            "line {e:?} arrived {:?} times",
+            got.get(e)
+        );
     }
-    assert_eq!(got.len(), expected.len(), "unexpected records arrived (e.g. from other.txt)");
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "unexpected records arrived (e.g. from other.txt)"
+    );
     assert_eq!(reader.records.len(), expected.len());
 }
 
@@ -92,7 +130,12 @@ async fn end_of_file_skips_old_content_only_at_the_first_start() {
     std::fs::create_dir(&logs).unwrap();
     append(&logs.join("old.log"), &lines("old", 0, 100));
     append(&logs.join("old.log"), "old-partial");
-    let config = write_config(dir.path(), &k.endpoint(), flow(&logs, "eof", "END_OF_FILE"), serde_json::json!({}));
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "eof", "END_OF_FILE"),
+        serde_json::json!({}),
+    );
     let agent = Agent::start(&config, &dir.path().join("agent.log"));
     let mut reader = StreamReader::new(&c, "eof").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -100,7 +143,12 @@ async fn end_of_file_skips_old_content_only_at_the_first_start() {
     append(&logs.join("old.log"), "-done\n");
     append(&logs.join("old.log"), &lines("new", 0, 10));
     append(&logs.join("later.log"), &lines("later", 0, 20));
-    assert_eq!(reader.wait_for(31, Duration::from_secs(30)).await, 31, "{}", agent.log_text());
+    assert_eq!(
+        reader.wait_for(31, Duration::from_secs(30)).await,
+        31,
+        "{}",
+        agent.log_text()
+    );
     agent.signal(libc::SIGTERM);
     assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
 
@@ -108,12 +156,20 @@ async fn end_of_file_skips_old_content_only_at_the_first_start() {
     append(&logs.join("old.log"), &lines("down", 0, 5));
     append(&logs.join("created-while-down.log"), &lines("cwd", 0, 5));
     let agent = Agent::start(&config, &dir.path().join("agent.log"));
-    assert_eq!(reader.wait_for(41, Duration::from_secs(30)).await, 41, "{}", agent.log_text());
+    assert_eq!(
+        reader.wait_for(41, Duration::from_secs(30)).await,
+        41,
+        "{}",
+        agent.log_text()
+    );
     agent.signal(libc::SIGTERM);
     assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
     reader.settle(Duration::from_millis(600)).await;
     let got = counts(&reader.records);
-    assert!(!got.keys().any(|k| k.starts_with("old-0")), "old content was sent");
+    assert!(
+        !got.keys().any(|k| k.starts_with("old-0")),
+        "old content was sent"
+    );
     assert_eq!(got.get("old-partial-done\n"), Some(&1));
     assert_eq!(reader.records.len(), 41);
     assert!(got.values().all(|&n| n == 1));

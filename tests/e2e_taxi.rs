@@ -13,7 +13,9 @@ fn expected_json(line: &str) -> Vec<u8> {
     let values: Vec<&str> = line.split(',').collect();
     let mut obj = serde_json::Map::new();
     for (i, name) in TAXI_FIELDS.iter().enumerate() {
-        let v = values.get(i).map_or(serde_json::Value::Null, |s| serde_json::Value::String((*s).to_owned()));
+        let v = values.get(i).map_or(serde_json::Value::Null, |s| {
+            serde_json::Value::String((*s).to_owned())
+        });
         obj.insert((*name).to_owned(), v);
     }
     let mut out = serde_json::to_vec(&serde_json::Value::Object(obj)).unwrap();
@@ -67,9 +69,15 @@ async fn taxi_120k_rows_arrive_once_as_java_identical_json() {
         wrong.is_empty(),
         "{} records differ from the expected JSON (count +missing/-extra), e.g. {:?}",
         expected.values().filter(|n| **n != 0).count(),
-        wrong.iter().map(|(k, n)| (String::from_utf8_lossy(k).into_owned(), **n)).collect::<Vec<_>>()
+        wrong
+            .iter()
+            .map(|(k, n)| (String::from_utf8_lossy(k).into_owned(), **n))
+            .collect::<Vec<_>>()
     );
     assert_eq!(reader.records.len(), 120_000);
     println!("peak resident memory of kinetail while shipping 120,000 rows: {peak_kib} KiB");
-    assert!(peak_kib > 0 && peak_kib < 32 * 1024, "peak RSS {peak_kib} KiB is not below 32 MiB");
+    assert!(
+        peak_kib > 0 && peak_kib < 32 * 1024,
+        "peak RSS {peak_kib} KiB is not below 32 MiB"
+    );
 }

@@ -238,7 +238,8 @@ impl Checkpoints {
                 });
         }
         for f in out.flows.values_mut() {
-            f.files.sort_by(|a, b| a.path.cmp(&b.path).then(a.offset.cmp(&b.offset)));
+            f.files
+                .sort_by(|a, b| a.path.cmp(&b.path).then(a.offset.cmp(&b.offset)));
         }
         Some(out)
     }
@@ -258,7 +259,11 @@ impl Checkpoints {
     /// Group commit: persists changes within ~`GROUP_COMMIT_DELAY` of an ack until `stop` flips.
     pub async fn run_writer(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut last_error_log: Option<std::time::Instant> = None;
-        let mut refresh = tokio::time::interval(REFRESH_INTERVAL.min(self.ttl / 2).max(Duration::from_secs(1)));
+        let mut refresh = tokio::time::interval(
+            REFRESH_INTERVAL
+                .min(self.ttl / 2)
+                .max(Duration::from_secs(1)),
+        );
         refresh.tick().await;
         loop {
             let mut force = false;

@@ -13,7 +13,14 @@ pub fn agent_progress(parsed: u64, bytes: u64, sent: u64, uptime_ms: u64) -> Str
 }
 
 /// `FileTailer[<flow>]: Tailer Progress: ...` line.
-pub fn tailer_progress(flow: &str, parsed: u64, bytes: u64, transformed: u64, skipped: u64, sent: u64) -> String {
+pub fn tailer_progress(
+    flow: &str,
+    parsed: u64,
+    bytes: u64,
+    transformed: u64,
+    skipped: u64,
+    sent: u64,
+) -> String {
     format!(
         "FileTailer[{flow}]: Tailer Progress: Tailer has parsed {parsed} records ({bytes} bytes), transformed {transformed} records, skipped {skipped} records, and has successfully sent {sent} records to destination."
     )

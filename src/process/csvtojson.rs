@@ -215,7 +215,12 @@ mod tests {
     #[test]
     fn regex_delimiter() {
         assert_eq!(
-            conv_with(&["a", "b", "c"], r"\s*;\s*", JsonFormat::Compact, b"x ; y;z \n"),
+            conv_with(
+                &["a", "b", "c"],
+                r"\s*;\s*",
+                JsonFormat::Compact,
+                b"x ; y;z \n"
+            ),
             "{\"a\":\"x\",\"b\":\"y\",\"c\":\"z \"}\n"
         );
     }
@@ -335,7 +340,10 @@ mod tests {
         for (r, o) in records.iter().zip(&outputs) {
             let v: serde_json::Value = serde_json::from_str(o).unwrap();
             let obj = v.as_object().unwrap();
-            assert_eq!(obj.keys().collect::<Vec<_>>(), TLC_FIELDS.iter().collect::<Vec<_>>());
+            assert_eq!(
+                obj.keys().collect::<Vec<_>>(),
+                TLC_FIELDS.iter().collect::<Vec<_>>()
+            );
             let line = std::str::from_utf8(r).unwrap();
             let line = line.strip_suffix('\n').unwrap_or(line);
             let mut cols: Vec<&str> = line.split(',').collect();

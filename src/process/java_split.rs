@@ -327,10 +327,18 @@ mod tests {
 
     #[test]
     fn java_split_edge_cases() {
-        assert_eq!(split("|", "a|b"), ["a", "|", "b"], "bare | matches empty everywhere");
+        assert_eq!(
+            split("|", "a|b"),
+            ["a", "|", "b"],
+            "bare | matches empty everywhere"
+        );
         assert_eq!(split("", "abc"), ["a", "b", "c"]);
         assert_eq!(split(r"\|", "a|b"), ["a", "b"]);
-        assert_eq!(split(",", ",a"), ["", "a"], "leading delimiter gives a leading empty");
+        assert_eq!(
+            split(",", ",a"),
+            ["", "a"],
+            "leading delimiter gives a leading empty"
+        );
         assert_eq!(split(",", ""), [""], "no match returns the input itself");
         assert_eq!(split("", ""), [""]);
         assert_eq!(split(",", ","), Vec::<String>::new());
@@ -343,7 +351,10 @@ mod tests {
         assert_eq!(split("\n", "\n"), Vec::<String>::new());
         assert_eq!(split("\n", "\na\n"), ["", "a"]);
         assert_eq!(split("::", "a::b:::c::"), ["a", "b", ":c"]);
-        assert_eq!(split(r"\t", "v1\t v2\tv3\t    v4"), ["v1", " v2", "v3", "    v4"]);
+        assert_eq!(
+            split(r"\t", "v1\t v2\tv3\t    v4"),
+            ["v1", " v2", "v3", "    v4"]
+        );
     }
 
     #[test]
@@ -352,7 +363,11 @@ mod tests {
         assert_eq!(split(r"\s*,\s*", "a , b,c ,"), ["a", "b", "c"]);
         assert_eq!(split(r"\s+", "  a  b "), ["", "a", "b"]);
         assert_eq!(split("(?=b)", "abab"), ["a", "ba", "b"]);
-        assert_eq!(split("(?=a)", "abab"), ["ab", "ab"], "zero-width match at 0 is skipped");
+        assert_eq!(
+            split("(?=a)", "abab"),
+            ["ab", "ab"],
+            "zero-width match at 0 is skipped"
+        );
         assert_eq!(split("x*", "axxb"), ["a", "", "b"]);
         assert_eq!(split("é|😀", "aé😀b"), ["a", "", "b"]);
         assert_eq!(split("", "é😀"), ["é", "😀"]);

@@ -371,7 +371,10 @@ mod tests {
 
     #[test]
     fn leaves_slash_del_and_non_ascii_alone() {
-        assert_eq!(esc("/\u{7f}é€😀\u{2028}\u{85}"), "\"/\u{7f}é€😀\u{2028}\u{85}\"");
+        assert_eq!(
+            esc("/\u{7f}é€😀\u{2028}\u{85}"),
+            "\"/\u{7f}é€😀\u{2028}\u{85}\""
+        );
     }
 
     #[test]

@@ -18,8 +18,8 @@ use std::cell::RefCell;
 
 use crate::config::ProcessingOption;
 
-pub use self::regex::RegexError;
 use self::java_split::SplitError;
+pub use self::regex::RegexError;
 
 /// One converter of a chain.
 pub trait Converter: Send + Sync {
@@ -196,7 +196,10 @@ fn finish(
         }
         Err(e) => {
             out.clear();
-            Outcome::Failed(format!("Unable to convert data by {}: {e}", converter.name()))
+            Outcome::Failed(format!(
+                "Unable to convert data by {}: {e}",
+                converter.name()
+            ))
         }
     }
 }
@@ -293,12 +296,8 @@ mod tests {
                 "{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"}\n".into()
             )
         );
-        let chain = Chain::new(&[
-            single_line(false),
-            single_line(true),
-            csv(&["a", "b"], ","),
-        ])
-        .unwrap();
+        let chain =
+            Chain::new(&[single_line(false), single_line(true), csv(&["a", "b"], ",")]).unwrap();
         assert_eq!(
             run(&chain, b"1,\n2\n"),
             (Outcome::Converted, "{\"a\":\"1\",\"b\":\"2\"}\n".into())
@@ -307,7 +306,12 @@ mod tests {
 
     #[test]
     fn skip_stops_the_chain() {
-        for tags in [&["SKIP"][..], &["1", "SKIP", "2"], &["1", "SKIP"], &["SKIP", "FAIL"]] {
+        for tags in [
+            &["SKIP"][..],
+            &["1", "SKIP", "2"],
+            &["1", "SKIP"],
+            &["SKIP", "FAIL"],
+        ] {
             assert_eq!(
                 run(&fakes(tags), b"x"),
                 (Outcome::Skipped, String::new()),
@@ -318,7 +322,12 @@ mod tests {
 
     #[test]
     fn failure_stops_the_chain_and_names_the_converter() {
-        for tags in [&["FAIL"][..], &["1", "FAIL", "2"], &["1", "2", "FAIL"], &["FAIL", "SKIP"]] {
+        for tags in [
+            &["FAIL"][..],
+            &["1", "FAIL", "2"],
+            &["1", "2", "FAIL"],
+            &["FAIL", "SKIP"],
+        ] {
             let (outcome, out) = run(&fakes(tags), b"x");
             assert_eq!(
                 outcome,
@@ -341,7 +350,10 @@ mod tests {
             },
         ])
         .unwrap_err();
-        assert!(matches!(err, ProcessError::Unsupported("LOGTOJSON")), "{err}");
+        assert!(
+            matches!(err, ProcessError::Unsupported("LOGTOJSON")),
+            "{err}"
+        );
         let err = Chain::new(&[ProcessingOption::AddBrackets]).unwrap_err();
         assert!(matches!(err, ProcessError::Unsupported("ADDBRACKETS")));
     }
@@ -368,8 +380,14 @@ mod tests {
         let ptr = out.as_ptr();
         for i in 0..1000 {
             let record = format!("{i},x,\n y\n");
-            assert_eq!(chain.process(record.as_bytes(), &mut out), Outcome::Converted);
-            assert_eq!(out, format!("{{\"a\":\"{i}\",\"b\":\"x\",\"c\":\"y\"}}\n").as_bytes());
+            assert_eq!(
+                chain.process(record.as_bytes(), &mut out),
+                Outcome::Converted
+            );
+            assert_eq!(
+                out,
+                format!("{{\"a\":\"{i}\",\"b\":\"x\",\"c\":\"y\"}}\n").as_bytes()
+            );
         }
         assert_eq!(out.as_ptr(), ptr, "no reallocation of the caller's buffer");
     }

@@ -82,7 +82,8 @@ const LINE_TERMINATORS: &str = r"\n\r\x{85}\x{2028}\x{2029}";
 const ASCII_SPACE: &str = r"\t\n\x{0B}\f\r ";
 const ASCII_WORD: &str = "a-zA-Z_0-9";
 const ASCII_DIGIT: &str = "0-9";
-const HORIZONTAL_SPACE: &str = r" \t\x{A0}\x{1680}\x{180E}\x{2000}-\x{200A}\x{202F}\x{205F}\x{3000}";
+const HORIZONTAL_SPACE: &str =
+    r" \t\x{A0}\x{1680}\x{180E}\x{2000}-\x{200A}\x{202F}\x{205F}\x{3000}";
 const VERTICAL_SPACE: &str = r"\n\x{0B}\f\r\x{85}\x{2028}\x{2029}";
 
 #[derive(Clone, Copy, Default)]
@@ -320,7 +321,9 @@ impl<'p> Translator<'p> {
                 let name = &self.src[name_start..self.pos];
                 let valid = name.starts_with(|c: char| c.is_ascii_alphabetic());
                 if !valid || self.peek() != Some('>') {
-                    return Err(self.err(name_start, "named capturing group is missing trailing '>'"));
+                    return Err(
+                        self.err(name_start, "named capturing group is missing trailing '>'")
+                    );
                 }
                 self.bump();
                 self.out.push_str("(?<");
@@ -352,21 +355,23 @@ impl<'p> Translator<'p> {
                 Some(')') => {
                     self.flags = flags;
                     if flags.case_insensitive != before.case_insensitive {
-                        self.out
-                            .push_str(if flags.case_insensitive { "(?i)" } else { "(?-i)" });
+                        self.out.push_str(if flags.case_insensitive {
+                            "(?i)"
+                        } else {
+                            "(?-i)"
+                        });
                     }
                     return Ok(());
                 }
                 Some(':') => {
                     self.saved.push(before);
                     self.flags = flags;
-                    self.out.push_str(
-                        match (before.case_insensitive, flags.case_insensitive) {
+                    self.out
+                        .push_str(match (before.case_insensitive, flags.case_insensitive) {
                             (false, true) => "(?i:",
                             (true, false) => "(?-i:",
                             _ => "(?:",
-                        },
-                    );
+                        });
                     return Ok(());
                 }
                 _ => return Err(self.err(at, "Unknown inline modifier")),
@@ -462,7 +467,11 @@ impl<'p> Translator<'p> {
             '0' => {
                 let mut v = 0u32;
                 let mut n = 0;
-                let max_digits = if matches!(self.peek(), Some('0'..='3')) { 3 } else { 2 };
+                let max_digits = if matches!(self.peek(), Some('0'..='3')) {
+                    3
+                } else {
+                    2
+                };
                 while n < max_digits {
                     match self.peek().and_then(|c| c.to_digit(8)) {
                         Some(d) => {
@@ -681,7 +690,10 @@ mod tests {
     }
 
     fn full_match(pattern: &str, text: &str) -> bool {
-        compile(&format!("^(?:{pattern})\\z")).unwrap().is_match(text).unwrap()
+        compile(&format!("^(?:{pattern})\\z"))
+            .unwrap()
+            .is_match(text)
+            .unwrap()
     }
 
     #[test]
@@ -690,12 +702,18 @@ mod tests {
         assert_eq!(translate(r"\|").unwrap(), r"\|");
         assert_eq!(translate(r"\t").unwrap(), r"\t");
         assert_eq!(translate("a{2,3}b+?").unwrap(), "a{2,3}b+?");
-        assert_eq!(translate("(?<year>x)(?:y)(?=z)").unwrap(), "(?<year>x)(?:y)(?=z)");
+        assert_eq!(
+            translate("(?<year>x)(?:y)(?=z)").unwrap(),
+            "(?<year>x)(?:y)(?=z)"
+        );
     }
 
     #[test]
     fn java_only_escapes() {
-        assert!(full_match(r"\e\a\cA\011\0101\u0041\x41\x{1F600}", "\u{1b}\u{7}\u{1}\tAAA😀"));
+        assert!(full_match(
+            r"\e\a\cA\011\0101\u0041\x41\x{1F600}",
+            "\u{1b}\u{7}\u{1}\tAAA😀"
+        ));
         assert!(full_match(r"\uD83D\uDE00", "😀"));
         assert!(full_match(r"\Q.*+\E!", ".*+!"));
         assert!(full_match(r"[\Q]-\E]+", "]-]"));
@@ -720,7 +738,10 @@ mod tests {
         assert!(!is_match(r"\h", "a"));
         assert!(is_match(r"\v", "\u{2028}"));
         assert!(full_match(r"\R", "\r\n"));
-        assert!(!full_match(r"\R\n", "\r\n"), "Java's \\R does not backtrack");
+        assert!(
+            !full_match(r"\R\n", "\r\n"),
+            "Java's \\R does not backtrack"
+        );
     }
 
     #[test]
@@ -732,7 +753,10 @@ mod tests {
         assert!(!is_match("(?d).", "\n"));
         assert!(is_match("(?s:.)", "\n"));
         assert!(!is_match("(?s:x).", "\n"), "flag scoped to its group");
-        assert!(!is_match("(?:(?s)x).", "x\n"), "flag scoped to the enclosing group");
+        assert!(
+            !is_match("(?:(?s)x).", "x\n"),
+            "flag scoped to the enclosing group"
+        );
     }
 
     #[test]
@@ -744,7 +768,10 @@ mod tests {
         assert!(!is_match(r"a\r$", "a\r\n"), "no match between \\r and \\n");
         assert!(is_match("(?m)a$", "a\r\nb"));
         assert!(is_match("(?m)^b", "a\rb"));
-        assert!(!is_match("(?m)^", ""), "multi-line ^ never matches at the end of input");
+        assert!(
+            !is_match("(?m)^", ""),
+            "multi-line ^ never matches at the end of input"
+        );
         assert!(!is_match("(?m)\n^", "a\n"));
         assert!(is_match(r"a\Z", "a\r\n"));
         assert!(is_match("(?d)a$", "a\n"));
@@ -770,7 +797,10 @@ mod tests {
     fn class_operators() {
         assert!(full_match("[a-z&&[^aeiou]]+", "xyz"));
         assert!(!is_match("[a-z&&[^aeiou]]", "a"));
-        assert!(full_match("[+--]+", "+,-"), "`+--` is a range in Java, not a difference");
+        assert!(
+            full_match("[+--]+", "+,-"),
+            "`+--` is a range in Java, not a difference"
+        );
         assert!(full_match("[~~]", "~"));
         assert!(full_match("[]a]+", "]a"));
         assert!(full_match("a]b}", "a]b}"));

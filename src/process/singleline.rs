@@ -79,7 +79,11 @@ mod tests {
     #[test]
     fn reference_examples() {
         assert_eq!(
-            s(conv(false, false, b"  {\n    \"a\": 1,\n    \"b\": 2\n  }\n")),
+            s(conv(
+                false,
+                false,
+                b"  {\n    \"a\": 1,\n    \"b\": 2\n  }\n"
+            )),
             "{\"a\": 1,\"b\": 2}\n"
         );
         assert_eq!(
@@ -102,9 +106,10 @@ mod tests {
             + "     "
             + "}\n";
         // Java: "{\\\\n\"a\": {\\\\n\"b\": 1,\\\\n\"c\": null,\\\\n\"d\": true\\\\n},\\\\n\"e\": \"f\",\\\\n\"g\": 2\\\\n}\n"
-        let expected = r#"{\\n"a": {\\n"b": 1,\\n"c": null,\\n"d": true\\n},\\n"e": "f",\\n"g": 2\\n}"#
-            .to_string()
-            + "\n";
+        let expected =
+            r#"{\\n"a": {\\n"b": 1,\\n"c": null,\\n"d": true\\n},\\n"e": "f",\\n"g": 2\\n}"#
+                .to_string()
+                + "\n";
         assert_eq!(s(conv(false, true, data.as_bytes())), expected);
         assert_eq!(ESCAPED_NEW_LINE.len(), 3);
     }

@@ -27,7 +27,9 @@ pub struct AwsSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
     /// No region could be determined.
-    #[error("no AWS region: set kinesis.region in the configuration, or AWS_REGION in the environment")]
+    #[error(
+        "no AWS region: set kinesis.region in the configuration, or AWS_REGION in the environment"
+    )]
     NoRegion,
 }
 
@@ -52,8 +54,8 @@ pub fn region_from_endpoint(endpoint: &str) -> Option<String> {
         candidates.pop();
     }
     let region = candidates.last()?;
-    let looks_like_region = region.split('-').count() >= 3
-        && region.chars().last().is_some_and(|c| c.is_ascii_digit());
+    let looks_like_region =
+        region.split('-').count() >= 3 && region.chars().last().is_some_and(|c| c.is_ascii_digit());
     looks_like_region.then(|| (*region).to_owned())
 }
 
@@ -87,14 +89,19 @@ pub async fn sdk_config(s: &AwsSettings) -> Result<SdkConfig, AwsError> {
     if let Some(ua) = &s.user_agent {
         match AppName::new(ua.clone()) {
             Ok(name) => loader = loader.app_name(name),
-            Err(_) => tracing::warn!("userAgent {ua:?} is not a valid app name for the AWS SDK; ignored"),
+            Err(_) => {
+                tracing::warn!("userAgent {ua:?} is not a valid app name for the AWS SDK; ignored")
+            }
         }
     }
     let mut config = loader.load().await;
     if config.region().is_none() {
         if s.endpoint.is_some() {
             // A custom endpoint with no region in its name (a local test server): any region signs.
-            config = config.into_builder().region(Region::new("us-east-1")).build();
+            config = config
+                .into_builder()
+                .region(Region::new("us-east-1"))
+                .build();
         } else {
             return Err(AwsError::NoRegion);
         }
@@ -108,17 +115,38 @@ mod tests {
 
     #[test]
     fn endpoints_without_scheme_get_https() {
-        assert_eq!(endpoint_url("kinesis.us-east-1.amazonaws.com"), "https://kinesis.us-east-1.amazonaws.com");
-        assert_eq!(endpoint_url("http://127.0.0.1:4567"), "http://127.0.0.1:4567");
+        assert_eq!(
+            endpoint_url("kinesis.us-east-1.amazonaws.com"),
+            "https://kinesis.us-east-1.amazonaws.com"
+        );
+        assert_eq!(
+            endpoint_url("http://127.0.0.1:4567"),
+            "http://127.0.0.1:4567"
+        );
     }
 
     #[test]
     fn region_is_inferred_from_aws_host_names() {
-        assert_eq!(region_from_endpoint("kinesis.eu-west-1.amazonaws.com").as_deref(), Some("eu-west-1"));
-        assert_eq!(region_from_endpoint("https://kinesis.us-gov-west-1.amazonaws.com/").as_deref(), Some("us-gov-west-1"));
-        assert_eq!(region_from_endpoint("kinesis-fips.us-east-2.amazonaws.com").as_deref(), Some("us-east-2"));
-        assert_eq!(region_from_endpoint("https://kinesis.cn-north-1.amazonaws.com.cn").as_deref(), Some("cn-north-1"));
-        assert_eq!(region_from_endpoint("vpce-1a2b.kinesis.ap-south-1.vpce.amazonaws.com").as_deref(), Some("ap-south-1"));
+        assert_eq!(
+            region_from_endpoint("kinesis.eu-west-1.amazonaws.com").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            region_from_endpoint("https://kinesis.us-gov-west-1.amazonaws.com/").as_deref(),
+            Some("us-gov-west-1")
+        );
+        assert_eq!(
+            region_from_endpoint("kinesis-fips.us-east-2.amazonaws.com").as_deref(),
+            Some("us-east-2")
+        );
+        assert_eq!(
+            region_from_endpoint("https://kinesis.cn-north-1.amazonaws.com.cn").as_deref(),
+            Some("cn-north-1")
+        );
+        assert_eq!(
+            region_from_endpoint("vpce-1a2b.kinesis.ap-south-1.vpce.amazonaws.com").as_deref(),
+            Some("ap-south-1")
+        );
         assert_eq!(region_from_endpoint("http://127.0.0.1:4567"), None);
         assert_eq!(region_from_endpoint("kinesis.amazonaws.com"), None);
     }

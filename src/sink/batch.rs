@@ -45,7 +45,8 @@ impl Batch {
     /// True when `rec` cannot join without breaking a limit (a lone record always fits).
     pub fn would_overflow(&self, rec: &Record, limits: &Limits) -> bool {
         !self.records.is_empty()
-            && (self.records.len() >= limits.max_records || self.bytes + rec.size() > limits.max_bytes)
+            && (self.records.len() >= limits.max_records
+                || self.bytes + rec.size() > limits.max_bytes)
     }
 
     /// True when no further record can join.
@@ -102,12 +103,20 @@ mod tests {
         Record {
             data: vec![b'x'; n],
             partition_key: "k".into(),
-            ack: AckToken { fid: 1, start: 0, end: n as u64 },
+            ack: AckToken {
+                fid: 1,
+                start: 0,
+                end: n as u64,
+            },
         }
     }
 
     fn limits(records: usize, bytes: usize) -> Limits {
-        Limits { max_records: records, max_bytes: bytes, max_age: Duration::from_secs(1) }
+        Limits {
+            max_records: records,
+            max_bytes: bytes,
+            max_age: Duration::from_secs(1),
+        }
     }
 
     #[test]
@@ -118,7 +127,10 @@ mod tests {
         for _ in 0..7 {
             add(&mut b, rec(10), &l, &mut sealed);
         }
-        assert_eq!(sealed.iter().map(|s| s.len()).collect::<Vec<_>>(), vec![3, 3]);
+        assert_eq!(
+            sealed.iter().map(|s| s.len()).collect::<Vec<_>>(),
+            vec![3, 3]
+        );
         assert_eq!(b.len(), 1);
     }
 

@@ -71,7 +71,10 @@ impl Destination for KinesisStream {
         format!("KinesisStream:{}", self.stream)
     }
 
-    fn put(&self, records: &[Record]) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
+    fn put(
+        &self,
+        records: &[Record],
+    ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
         let entries: Result<Vec<PutRecordsRequestEntry>, _> = records
             .iter()
             .map(|r| {

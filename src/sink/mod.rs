@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
@@ -35,7 +35,42 @@ pub trait Destination: Send + Sync + 'static {
     /// A short name for logs, such as `KinesisStream:taxi`.
     fn name(&self) -> String;
     /// Sends one batch; the future owns what it needs.
-    fn put(&self, records: &[Record]) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static;
+    fn put(
+        &self,
+        records: &[Record],
+    ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static;
+}
+
+/// Limits on what all flows together may have in flight: requests and bytes.
+///
+/// Each request costs several times its record bytes while in flight (the records, the SDK's
+/// base64 JSON body, buffers), so a byte budget, not only a request count, keeps memory flat.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    requests: Arc<Semaphore>,
+    kib: Arc<Semaphore>,
+    kib_total: u32,
+}
+
+impl InFlight {
+    /// At most `requests` concurrent requests carrying at most `bytes` of records in total (a
+    /// single request larger than that budget may still go alone).
+    pub fn new(requests: usize, bytes: usize) -> InFlight {
+        let kib_total = (bytes / 1024).clamp(1, Semaphore::MAX_PERMITS) as u32;
+        InFlight {
+            requests: Arc::new(Semaphore::new(requests.max(1))),
+            kib: Arc::new(Semaphore::new(kib_total as usize)),
+            kib_total,
+        }
+    }
+
+    /// Waits for room for a request of `bytes`.
+    async fn acquire(&self, bytes: usize) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let want = ((bytes / 1024) as u32 + 1).min(self.kib_total);
+        let r = self.requests.clone().acquire_owned().await.ok()?;
+        let b = self.kib.clone().acquire_many_owned(want).await.ok()?;
+        Some((r, b))
+    }
 }
 
 /// How a flow's sink behaves.
@@ -69,7 +104,10 @@ struct RateLimited {
 
 impl RateLimited {
     fn new() -> Self {
-        RateLimited { last: None, suppressed: 0 }
+        RateLimited {
+            last: None,
+            suppressed: 0,
+        }
     }
     /// Returns how many were suppressed since the last emitted line when one is due now.
     fn due(&mut self, every: Duration) -> Option<u64> {
@@ -87,17 +125,17 @@ impl RateLimited {
 pub struct Sink<D: Destination> {
     settings: SinkSettings,
     dest: Arc<D>,
-    in_flight: Arc<Semaphore>,
+    in_flight: InFlight,
     acks: Arc<dyn AckSink>,
     counters: Arc<FlowCounters>,
 }
 
 impl<D: Destination> Sink<D> {
-    /// A sink sending to `dest`, with at most `in_flight` permits' worth of concurrent requests.
+    /// A sink sending to `dest`, within the shared `in_flight` limits.
     pub fn new(
         settings: SinkSettings,
         dest: Arc<D>,
-        in_flight: Arc<Semaphore>,
+        in_flight: InFlight,
         acks: Arc<dyn AckSink>,
         counters: Arc<FlowCounters>,
     ) -> Self {
@@ -115,7 +153,11 @@ impl<D: Destination> Sink<D> {
     /// `drain_by` receives the shutdown deadline: from then on batches are sent without waiting
     /// for their age, and whatever is still unsent at the deadline is abandoned (not acknowledged,
     /// so it is read again after a restart).
-    pub async fn run(self, mut input: mpsc::Receiver<Vec<Record>>, mut drain_by: watch::Receiver<Option<Instant>>) -> usize {
+    pub async fn run(
+        self,
+        mut input: mpsc::Receiver<Vec<Record>>,
+        mut drain_by: watch::Receiver<Option<Instant>>,
+    ) -> usize {
         let limits = self.settings.limits;
         let flow = self.settings.flow_id.clone();
         let mut batch = Batch::new();
@@ -147,7 +189,12 @@ impl<D: Destination> Sink<D> {
             if (!input_open || deadline.is_some()) && !batch.is_empty() {
                 sealed.push_back(batch.take());
             }
-            if !input_open && batch.is_empty() && sealed.is_empty() && retry.is_empty() && flights.is_empty() {
+            if !input_open
+                && batch.is_empty()
+                && sealed.is_empty()
+                && retry.is_empty()
+                && flights.is_empty()
+            {
                 return 0;
             }
             let now = Instant::now();
@@ -160,7 +207,8 @@ impl<D: Destination> Sink<D> {
                 return abandoned;
             }
             let can_send = !sealed.is_empty() && now >= send_after;
-            let want_input = input_open && sealed.len() < self.settings.max_sealed.max(1) && retry.is_empty();
+            let want_input =
+                input_open && sealed.len() < self.settings.max_sealed.max(1) && retry.is_empty();
             let age_deadline = batch.deadline(&limits).unwrap_or(far);
             tokio::select! {
                 Some(done) = flights.join_next(), if !flights.is_empty() => {
@@ -173,8 +221,8 @@ impl<D: Destination> Sink<D> {
                         send_after = Instant::now() + d;
                     }
                 }
-                permit = self.in_flight.clone().acquire_owned(), if can_send => {
-                    let Ok(permit) = permit else { return sealed.len() };
+                permit = self.in_flight.acquire(sealed.front().map_or(0, |b| b.iter().map(Record::size).sum())), if can_send => {
+                    let Some(permit) = permit else { return sealed.len() };
                     let records = sealed.pop_front().unwrap_or_default();
                     FlowCounters::add(&self.counters.records_attempted, records.len() as u64);
                     FlowCounters::add(&self.counters.put_calls, 1);
@@ -307,7 +355,10 @@ mod tests {
         fn name(&self) -> String {
             "test".into()
         }
-        fn put(&self, records: &[Record]) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
+        fn put(
+            &self,
+            records: &[Record],
+        ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
             let mut calls = self.calls.lock().unwrap();
             calls.push(records.len());
             let n = calls.len();
@@ -315,7 +366,10 @@ mod tests {
             let mut rej = self.reject_once.lock().unwrap();
             let results: EntryResults = records
                 .iter()
-                .map(|r| rej.remove(&r.data).then(|| "ProvisionedThroughputExceededException".to_string()))
+                .map(|r| {
+                    rej.remove(&r.data)
+                        .then(|| "ProvisionedThroughputExceededException".to_string())
+                })
                 .collect();
             async move {
                 if whole_fail {
@@ -339,7 +393,11 @@ mod tests {
         Record {
             data: format!("r{i}").into_bytes(),
             partition_key: "k".into(),
-            ack: AckToken { fid: 1, start: i * 10, end: i * 10 + 10 },
+            ack: AckToken {
+                fid: 1,
+                start: i * 10,
+                end: i * 10 + 10,
+            },
         }
     }
 
@@ -349,13 +407,17 @@ mod tests {
         let sink = Sink::new(
             SinkSettings {
                 flow_id: "f".into(),
-                limits: Limits { max_records: batches_of, max_bytes: 1 << 20, max_age: Duration::from_millis(50) },
+                limits: Limits {
+                    max_records: batches_of,
+                    max_bytes: 1 << 20,
+                    max_age: Duration::from_millis(50),
+                },
                 retry_initial: Duration::from_millis(1),
                 retry_max: Duration::from_millis(5),
                 max_sealed: 2,
             },
             dest.clone(),
-            Arc::new(Semaphore::new(3)),
+            InFlight::new(3, 1 << 20),
             acks.clone(),
             Arc::new(FlowCounters::default()),
         );
@@ -366,7 +428,9 @@ mod tests {
                 tx.send(vec![rec(i)]).await.unwrap();
             }
         });
-        let left = tokio::time::timeout(Duration::from_secs(20), sink.run(rx, drx)).await.unwrap();
+        let left = tokio::time::timeout(Duration::from_secs(20), sink.run(rx, drx))
+            .await
+            .unwrap();
         feeder.await.unwrap();
         assert_eq!(left, 0);
         let a = acks.0.lock().unwrap().clone();
@@ -375,8 +439,15 @@ mod tests {
 
     #[tokio::test]
     async fn every_record_is_acked_once_despite_partial_and_whole_failures() {
-        let reject: std::collections::HashSet<Vec<u8>> = [3u64, 7, 8, 41].iter().map(|i| format!("r{i}").into_bytes()).collect();
-        let dest = Scripted { calls: Mutex::new(vec![]), fail_whole_first: 2, reject_once: Mutex::new(reject) };
+        let reject: std::collections::HashSet<Vec<u8>> = [3u64, 7, 8, 41]
+            .iter()
+            .map(|i| format!("r{i}").into_bytes())
+            .collect();
+        let dest = Scripted {
+            calls: Mutex::new(vec![]),
+            fail_whole_first: 2,
+            reject_once: Mutex::new(reject),
+        };
         let (dest, acks) = run_sink(dest, 100, 10).await;
         let mut starts: Vec<u64> = acks.iter().map(|a| a.start / 10).collect();
         starts.sort();
@@ -384,12 +455,19 @@ mod tests {
         let calls = dest.calls.lock().unwrap();
         assert!(calls.iter().all(|&c| c <= 10));
         // Only the rejected entries were resent on their own.
-        assert!(calls.contains(&4) || calls.iter().filter(|&&c| c < 10).count() >= 1, "{calls:?}");
+        assert!(
+            calls.contains(&4) || calls.iter().filter(|&&c| c < 10).count() >= 1,
+            "{calls:?}"
+        );
     }
 
     #[tokio::test]
     async fn a_partial_batch_is_sent_when_its_age_is_reached() {
-        let dest = Scripted { calls: Mutex::new(vec![]), fail_whole_first: 0, reject_once: Mutex::new(Default::default()) };
+        let dest = Scripted {
+            calls: Mutex::new(vec![]),
+            fail_whole_first: 0,
+            reject_once: Mutex::new(Default::default()),
+        };
         let (dest, acks) = run_sink(dest, 3, 500).await;
         assert_eq!(acks.len(), 3);
         assert!(dest.calls.lock().unwrap().iter().sum::<usize>() == 3);

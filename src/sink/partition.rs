@@ -44,7 +44,10 @@ mod tests {
 
     #[test]
     fn java_double_formatting() {
-        assert_eq!(java_double_to_string(483920.1837461032), "483920.1837461032");
+        assert_eq!(
+            java_double_to_string(483920.1837461032),
+            "483920.1837461032"
+        );
         assert_eq!(java_double_to_string(5.0), "5.0");
         assert_eq!(java_double_to_string(0.0), "0.0");
         assert_eq!(java_double_to_string(0.5), "0.5");
@@ -68,6 +71,9 @@ mod tests {
     #[test]
     fn deterministic_key_is_md5_hex_of_the_record() {
         assert_eq!(deterministic_key(b""), "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(deterministic_key(b"abc"), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            deterministic_key(b"abc"),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
     }
 }

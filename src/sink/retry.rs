@@ -45,7 +45,10 @@ impl Backoff {
 
     /// A failure that retrying soon cannot fix: wait the longest delay.
     pub fn on_persistent_failure(&mut self) {
-        let to_cap = (self.max.as_secs_f64() / self.initial.as_secs_f64().max(1e-9)).log2().ceil() + 1.0;
+        let to_cap = (self.max.as_secs_f64() / self.initial.as_secs_f64().max(1e-9))
+            .log2()
+            .ceil()
+            + 1.0;
         self.failures = self.failures.max(to_cap).max(1.0);
     }
 

@@ -78,7 +78,12 @@ mod tests {
         assert_eq!(ident.fingerprint_len, 12);
         assert!(same_content(&f, &ident).unwrap());
         // Appending keeps the identity.
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"more\n").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"more\n")
+            .unwrap();
         assert!(same_content(&f, &ident).unwrap());
         // Rewriting the start does not.
         std::fs::write(&p, b"HELLO\nworld\nmore\n").unwrap();

@@ -139,9 +139,7 @@ impl Framer {
                         data: &rest[..=i],
                     });
                 }
-                _ if rest.len() > self.max_record
-                    || nl.is_some_and(|i| i >= self.max_record) =>
-                {
+                _ if rest.len() > self.max_record || nl.is_some_and(|i| i >= self.max_record) => {
                     // A runaway line: keep its first `max_record` bytes, drop the rest up to its end.
                     let n = self.max_record;
                     self.cursor += n;

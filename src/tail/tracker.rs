@@ -218,7 +218,8 @@ impl Tailer {
                 return;
             }
         };
-        self.truncated.retain(|t| t.at.elapsed() < Duration::from_secs(300));
+        self.truncated
+            .retain(|t| t.at.elapsed() < Duration::from_secs(300));
         let mut seen = std::collections::HashSet::new();
         for f in found {
             let id = FileId::of(&f.meta);
@@ -250,7 +251,10 @@ impl Tailer {
             if !seen.contains(id) && !t.gone {
                 t.gone = true;
                 t.last_growth = Instant::now();
-                tracing::debug!("{} is no longer listed; reading it to its end", t.path.display());
+                tracing::debug!(
+                    "{} is no longer listed; reading it to its end",
+                    t.path.display()
+                );
             }
         }
     }
@@ -276,13 +280,21 @@ impl Tailer {
         } else if let Some(off) = self.copied_from(&file, size) {
             (off, "a copy of a truncated file; resuming at its offset")
         } else if first_start && self.settings.start_at == StartAt::End {
-            (last_line_end(&mut file, size)?, "initialPosition END_OF_FILE")
+            (
+                last_line_end(&mut file, size)?,
+                "initialPosition END_OF_FILE",
+            )
         } else {
             (0, "new file")
         };
         let identity = identify(&file, id, size)?;
-        let fid = self.checkpoints.track(&flow, identity.clone(), path, offset);
-        tracing::info!("{flow}: tailing {} at offset {offset} ({why})", path.display());
+        let fid = self
+            .checkpoints
+            .track(&flow, identity.clone(), path, offset);
+        tracing::info!(
+            "{flow}: tailing {} at offset {offset} ({why})",
+            path.display()
+        );
         self.files.insert(
             id,
             TrackedFile {
@@ -382,7 +394,10 @@ impl Tailer {
             if self.stop.load(Ordering::Relaxed) || size <= t.framer.read_offset() {
                 break;
             }
-            let n = t.framer.read_from(&t.file, chunk).map_err(|e| io_err(t, e))?;
+            let n = t
+                .framer
+                .read_from(&t.file, chunk)
+                .map_err(|e| io_err(t, e))?;
             if n == 0 {
                 break;
             }
@@ -435,12 +450,20 @@ impl Tailer {
                     t.path.display()
                 );
             }
-            tracing::info!("{}: stopped tailing {} (gone)", self.settings.flow_id, t.path.display());
+            tracing::info!(
+                "{}: stopped tailing {} (gone)",
+                self.settings.flow_id,
+                t.path.display()
+            );
             self.checkpoints
                 .forget_when_done(t.fid, t.framer.framed_offset());
             let nlink = meta.nlink();
             if nlink > 0 {
-                tracing::debug!("{} still exists elsewhere ({} links)", t.path.display(), nlink);
+                tracing::debug!(
+                    "{} still exists elsewhere ({} links)",
+                    t.path.display(),
+                    nlink
+                );
             }
             self.files.remove(&id);
         }
@@ -483,7 +506,10 @@ mod tests {
         assert_eq!(last_line_end(&mut f, 12).unwrap(), 5);
         std::fs::write(&p, b"no newline").unwrap();
         assert_eq!(last_line_end(&mut f, 10).unwrap(), 0);
-        let big: Vec<u8> = std::iter::repeat_n(b'x', 200_000).chain(*b"\n").chain(std::iter::repeat_n(b'y', 100_000)).collect();
+        let big: Vec<u8> = std::iter::repeat_n(b'x', 200_000)
+            .chain(*b"\n")
+            .chain(std::iter::repeat_n(b'y', 100_000))
+            .collect();
         std::fs::write(&p, &big).unwrap();
         assert_eq!(last_line_end(&mut f, big.len() as u64).unwrap(), 200_001);
     }

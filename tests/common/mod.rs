@@ -41,7 +41,10 @@ impl Kinesalite {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .expect("read kinesalite port");
-        let port = line.trim().parse().unwrap_or_else(|_| panic!("kinesalite printed {line:?}"));
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("kinesalite printed {line:?}"));
         Kinesalite { child, port }
     }
 
@@ -68,7 +71,11 @@ pub struct Agent {
 impl Agent {
     /// Starts `kinetail -c config`, appending its log to `log`.
     pub fn start(config: &Path, log: &Path) -> Agent {
-        let logf = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_kinetail"))
             .arg("-c")
             .arg(config)
@@ -78,7 +85,10 @@ impl Agent {
             .stderr(logf)
             .spawn()
             .expect("start kinetail");
-        Agent { child: Some(child), log: log.to_owned() }
+        Agent {
+            child: Some(child),
+            log: log.to_owned(),
+        }
     }
 
     /// The process id.
@@ -88,7 +98,8 @@ impl Agent {
 
     /// Peak resident memory so far (VmHWM) in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
             .find(|l| l.starts_with("VmHWM:"))
@@ -145,7 +156,12 @@ impl Drop for Agent {
 }
 
 /// Writes an agent.json for one or more flows against a local endpoint.
-pub fn write_config(dir: &Path, endpoint: &str, flows: serde_json::Value, extra: serde_json::Value) -> PathBuf {
+pub fn write_config(
+    dir: &Path,
+    endpoint: &str,
+    flows: serde_json::Value,
+    extra: serde_json::Value,
+) -> PathBuf {
     let mut conf = serde_json::json!({
         "kinesis.endpoint": endpoint,
         "kinesis.region": "us-east-1",
@@ -163,7 +179,8 @@ pub fn write_config(dir: &Path, endpoint: &str, flows: serde_json::Value, extra:
     }
     let path = dir.join("agent.json");
     let mut f = std::fs::File::create(&path).unwrap();
-    f.write_all(serde_json::to_string_pretty(&conf).unwrap().as_bytes()).unwrap();
+    f.write_all(serde_json::to_string_pretty(&conf).unwrap().as_bytes())
+        .unwrap();
     path
 }
 
@@ -190,7 +207,10 @@ pub const TAXI_FIELDS: [&str; 17] = [
 
 /// Decompresses the bundled 120,000-row taxi file into `dir`; returns its path.
 pub fn taxi_120k(dir: &Path) -> PathBuf {
-    let gz = std::fs::File::open(root().join("tests/data/yellow_tripdata_2018_sample_120k_17col.csv.gz")).unwrap();
+    let gz = std::fs::File::open(
+        root().join("tests/data/yellow_tripdata_2018_sample_120k_17col.csv.gz"),
+    )
+    .unwrap();
     let mut dec = flate2::read::GzDecoder::new(gz);
     let path = dir.join("yellow_tripdata_2018_sample_120k_17col.csv");
     let mut out = std::fs::File::create(&path).unwrap();
@@ -200,6 +220,10 @@ pub fn taxi_120k(dir: &Path) -> PathBuf {
 
 /// Appends `text` to a file (creating it), flushing it to the page cache at once.
 pub fn append(path: &Path, text: &str) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     f.write_all(text.as_bytes()).unwrap();
 }

@@ -10,7 +10,13 @@ pub async fn client(endpoint: &str) -> aws_sdk_kinesis::Client {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .credentials_provider(aws_credential_types::Credentials::new("AKIDLOCALTEST", "localtestsecret", None, None, "test"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDLOCALTEST",
+            "localtestsecret",
+            None,
+            None,
+            "test",
+        ))
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
         .await;
@@ -19,14 +25,28 @@ pub async fn client(endpoint: &str) -> aws_sdk_kinesis::Client {
 
 /// Creates a stream and waits until it is ACTIVE.
 pub async fn create_stream(c: &aws_sdk_kinesis::Client, name: &str, shards: i32) {
-    c.create_stream().stream_name(name).shard_count(shards).send().await.expect("CreateStream");
+    c.create_stream()
+        .stream_name(name)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("CreateStream");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let d = c.describe_stream_summary().stream_name(name).send().await.expect("DescribeStreamSummary");
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active) {
+        let d = c
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .expect("DescribeStreamSummary");
+        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
+        {
             return;
         }
-        assert!(Instant::now() < deadline, "stream {name} never became ACTIVE");
+        assert!(
+            Instant::now() < deadline,
+            "stream {name} never became ACTIVE"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -54,7 +74,12 @@ pub struct StreamReader {
 impl StreamReader {
     /// A reader positioned at the start of every shard.
     pub async fn new(c: &aws_sdk_kinesis::Client, stream: &str) -> StreamReader {
-        let shards = c.list_shards().stream_name(stream).send().await.expect("ListShards");
+        let shards = c
+            .list_shards()
+            .stream_name(stream)
+            .send()
+            .await
+            .expect("ListShards");
         let mut iterators = vec![];
         for s in shards.shards() {
             let it = c
@@ -65,9 +90,17 @@ impl StreamReader {
                 .send()
                 .await
                 .expect("GetShardIterator");
-            iterators.push((s.shard_id().to_owned(), it.shard_iterator().map(str::to_owned)));
+            iterators.push((
+                s.shard_id().to_owned(),
+                it.shard_iterator().map(str::to_owned),
+            ));
         }
-        StreamReader { client: c.clone(), stream: stream.to_owned(), iterators, records: vec![] }
+        StreamReader {
+            client: c.clone(),
+            stream: stream.to_owned(),
+            iterators,
+            records: vec![],
+        }
     }
 
     /// Reads whatever arrived since the last call.
@@ -124,4 +157,3 @@ impl StreamReader {
         }
     }
 }
-
