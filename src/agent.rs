@@ -134,7 +134,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         _ = sigint.recv() => tracing::info!("SIGINT received: stopping"),
     }
     let stopping = Instant::now();
-    let budget = Duration::from_millis(config.shutdown_timeout_millis.max(1) as u64);
+    let budget = Duration::from_millis(config.shutdown_timeout_millis.max(1));
     let drain_deadline = stopping + budget.saturating_sub(FINAL_WRITE_MARGIN);
     for f in &flows {
         f.stop_reading();

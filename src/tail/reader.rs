@@ -241,7 +241,7 @@ mod tests {
                 prev = c;
             }
             let (chunked, fr) = frame_all(start, max, &chunks);
-            let (whole, _) = frame_all(start, max, &[data.clone()]);
+            let (whole, _) = frame_all(start, max, std::slice::from_ref(&data));
             // Runaway discards may be reported in several pieces; merge them before comparing.
             fn merged(ev: Vec<Ev>) -> Vec<Ev> {
                 let mut out: Vec<Ev> = vec![];

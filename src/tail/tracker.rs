@@ -146,11 +146,23 @@ impl Tailer {
         }
     }
 
-    /// Follows the files until `stop` is set or the output closes.
-    pub fn run(mut self, out: &mut dyn TailOutput) {
+    /// The first look at the directory: files present now get `initialPosition` if the flow never ran.
+    pub fn start(&mut self) {
         let first_start = !self.checkpoints.flow_started_before(&self.settings.flow_id);
         self.rescan(first_start);
         self.checkpoints.mark_flow_started(&self.settings.flow_id);
+    }
+
+    /// One pass without waiting: re-list the directory, then read every file to its current end.
+    /// Returns whether anything was read, or None when the output closed.
+    pub fn poll(&mut self, out: &mut dyn TailOutput) -> Option<bool> {
+        self.rescan(false);
+        self.read_all(out)
+    }
+
+    /// Follows the files until `stop` is set or the output closes.
+    pub fn run(mut self, out: &mut dyn TailOutput) {
+        self.start();
         let mut last_rescan = Instant::now();
         loop {
             if self.stopped() {
