@@ -1,4 +1,4 @@
-//! Java's `String.split(regex)` (limit 0), lazily and without allocating.
+//! Java's `String.split(regex)` (limit 0), lazily, with pieces borrowed from the input.
 //!
 //! The semantics are those of `java.util.regex.Pattern.split(input, 0)`:
 //!
@@ -13,9 +13,13 @@
 //! Patterns without regex meaning (`,`, `\t`, `\|`, `::`, `\Q...\E`) skip the regex engine and
 //! are searched with memchr; `String.split`'s own single-char fast path has the same semantics.
 //!
-//! Deviation: after an empty match Java advances one UTF-16 unit, so with an empty-matching
-//! pattern (e.g. a bare `|`) it cuts a supplementary character into two lone surrogates (each
-//! later encoded as `?`). Here such a character stays whole.
+//! After an empty match Java advances ONE UTF-16 unit, so an empty-matching pattern (a bare `|`,
+//! `x*`) also matches between the two surrogates of a supplementary character such as an emoji,
+//! cutting it into two lone surrogates that `String.getBytes(UTF_8)` later turns into `?` each.
+//! That is reproduced: such pieces come out with `?` for the halves. It is exact for patterns
+//! without anchors, lookarounds or back-references; for those the emoji is left whole.
+
+use std::borrow::Cow;
 
 use memchr::memmem;
 
@@ -28,8 +32,8 @@ pub struct SplitError(#[from] fancy_regex::Error);
 
 enum Finder {
     Byte(u8),
-    Literal(memmem::Finder<'static>),
-    Regex(Box<fancy_regex::Regex>),
+    Literal(Box<memmem::Finder<'static>>),
+    Regex(Box<regex::FindRegex>),
 }
 
 /// A compiled Java split pattern.
@@ -60,7 +64,7 @@ impl JavaSplitter {
     /// Always use the regex engine (the fast path's reference in tests).
     pub fn regex_only(pattern: &str) -> Result<Self, RegexError> {
         Ok(JavaSplitter {
-            finder: Finder::Regex(Box::new(regex::compile(pattern)?)),
+            finder: Finder::Regex(Box::new(regex::compile_for_find(pattern)?)),
         })
     }
 
@@ -68,16 +72,15 @@ impl JavaSplitter {
     fn literal(lit: &str) -> Self {
         let finder = match lit.as_bytes() {
             [b] => Finder::Byte(*b),
-            bytes => Finder::Literal(memmem::Finder::new(bytes).into_owned()),
+            bytes => Finder::Literal(Box::new(memmem::Finder::new(bytes).into_owned())),
         };
         JavaSplitter { finder }
     }
 
-    /// Split on one ASCII byte (e.g. `b'\n'`).
-    pub fn byte(b: u8) -> Self {
-        debug_assert!(b.is_ascii(), "a non-ASCII byte could cut a UTF-8 sequence");
+    /// Split on `\n`, as `String.split("\n")` does.
+    pub fn newline() -> Self {
         JavaSplitter {
-            finder: Finder::Byte(b),
+            finder: Finder::Byte(b'\n'),
         }
     }
 
@@ -92,7 +95,10 @@ impl JavaSplitter {
             finder: &self.finder,
             text,
             search_from: 0,
+            search_mid: false,
             index: 0,
+            index_mid: false,
+            last_empty: false,
             matched: false,
             raw_done: false,
             pending_empty: 0,
@@ -104,7 +110,7 @@ impl JavaSplitter {
     /// Convenience for tests and diagnostics: all pieces as owned strings.
     pub fn split_to_vec(&self, text: &str) -> Result<Vec<String>, SplitError> {
         self.split(text)
-            .map(|p| p.map(str::to_string))
+            .map(|p| p.map(Cow::into_owned))
             .collect::<Result<Vec<_>, _>>()
     }
 }
@@ -151,15 +157,21 @@ pub struct Split<'s, 't> {
     text: &'t str,
     /// Where `Matcher.find()` would start its next search.
     search_from: usize,
+    /// ...namely between the two surrogates of the (4-byte) char at `search_from`.
+    search_mid: bool,
     /// Start of the next piece.
     index: usize,
+    /// ...namely at the low-surrogate half of the char at `index`.
+    index_mid: bool,
+    /// The previous match was empty (the next search starts past its end).
+    last_empty: bool,
     /// A piece has been cut by a match (else the whole input is the only piece).
     matched: bool,
     raw_done: bool,
     /// Empty pieces already seen that turned out not to be trailing.
     pending_empty: usize,
     /// The non-empty piece found after `pending_empty` empty ones.
-    held: Option<&'t str>,
+    held: Option<Cow<'t, str>>,
     finished: bool,
 }
 
@@ -169,18 +181,62 @@ impl<'t> Split<'_, 't> {
         Ok(match self.finder {
             Finder::Byte(b) => memchr::memchr(*b, hay).map(|i| (from + i, from + i + 1)),
             Finder::Literal(f) => f.find(hay).map(|i| (from + i, from + i + f.needle().len())),
-            Finder::Regex(re) => re
-                .find_from_pos(self.text, from)?
-                .map(|m| (m.start(), m.end())),
+            Finder::Regex(re) => {
+                let regex = match &re.after_empty_match {
+                    Some(variant) if self.last_empty => variant,
+                    _ => &re.regex,
+                };
+                regex
+                    .find_from_pos(self.text, from)?
+                    .map(|m| (m.start(), m.end()))
+            }
         })
     }
 
+    /// `text[index..end]`, with `?` for a lone low surrogate at the start (`index_mid`) and,
+    /// if `cut_high`, for the lone high surrogate ending it.
+    fn piece(&self, end: usize, cut_high: bool) -> Cow<'t, str> {
+        let body_start = if self.index_mid {
+            self.index
+                + self.text[self.index..]
+                    .chars()
+                    .next()
+                    .map_or(0, char::len_utf8)
+        } else {
+            self.index
+        };
+        let body = &self.text[body_start.min(end)..end];
+        if !self.index_mid && !cut_high {
+            return Cow::Borrowed(body);
+        }
+        let mut s = String::with_capacity(body.len() + 2);
+        if self.index_mid {
+            s.push('?');
+        }
+        s.push_str(body);
+        if cut_high {
+            s.push('?');
+        }
+        Cow::Owned(s)
+    }
+
     /// The next piece before trailing-empty removal.
-    fn raw_next(&mut self) -> Result<Option<&'t str>, SplitError> {
+    fn raw_next(&mut self) -> Result<Option<Cow<'t, str>>, SplitError> {
         if self.raw_done {
             return Ok(None);
         }
         loop {
+            if self.search_mid {
+                // Java matches empty again between the surrogates, then moves past the char.
+                self.search_mid = false;
+                let at = self.search_from;
+                self.search_from = at + self.text[at..].chars().next().map_or(1, char::len_utf8);
+                let piece = self.piece(at, true);
+                self.index = at;
+                self.index_mid = true;
+                self.matched = true;
+                return Ok(Some(piece));
+            }
             let found = if self.search_from > self.text.len() {
                 None
             } else {
@@ -188,18 +244,29 @@ impl<'t> Split<'_, 't> {
             };
             let Some((start, end)) = found else {
                 self.raw_done = true;
-                return Ok(Some(&self.text[self.index..]));
+                let piece = self.piece(self.text.len(), false);
+                return Ok(Some(piece));
             };
-            self.search_from = if start == end {
-                end + self.text[end..].chars().next().map_or(1, char::len_utf8)
+            self.last_empty = start == end;
+            if start == end {
+                let next = self.text[end..].chars().next();
+                let splits_char = matches!(self.finder, Finder::Regex(re) if !re.positional)
+                    && next.is_some_and(|c| c.len_utf16() == 2);
+                if splits_char {
+                    self.search_from = end;
+                    self.search_mid = true;
+                } else {
+                    self.search_from = end + next.map_or(1, char::len_utf8);
+                }
             } else {
-                end
-            };
-            if self.index == 0 && start == 0 && end == 0 {
+                self.search_from = end;
+            }
+            if self.index == 0 && !self.index_mid && start == 0 && end == 0 {
                 continue;
             }
-            let piece = &self.text[self.index..start];
+            let piece = self.piece(start, false);
             self.index = end;
+            self.index_mid = false;
             self.matched = true;
             return Ok(Some(piece));
         }
@@ -207,12 +274,12 @@ impl<'t> Split<'_, 't> {
 }
 
 impl<'t> Iterator for Split<'_, 't> {
-    type Item = Result<&'t str, SplitError>;
+    type Item = Result<Cow<'t, str>, SplitError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.pending_empty > 0 {
             self.pending_empty -= 1;
-            return Some(Ok(""));
+            return Some(Ok(Cow::Borrowed("")));
         }
         if let Some(held) = self.held.take() {
             return Some(Ok(held));
@@ -251,11 +318,11 @@ impl<'t> Iterator for Split<'_, 't> {
                     self.finished = true;
                     return None;
                 }
-                Ok(Some("")) => empties += 1,
+                Ok(Some(p)) if p.is_empty() => empties += 1,
                 Ok(Some(p)) => {
                     self.held = Some(p);
                     self.pending_empty = empties - 1;
-                    return Some(Ok(""));
+                    return Some(Ok(Cow::Borrowed("")));
                 }
             }
         }
@@ -370,8 +437,30 @@ mod tests {
         );
         assert_eq!(split("x*", "axxb"), ["a", "", "b"]);
         assert_eq!(split("é|😀", "aé😀b"), ["a", "", "b"]);
-        assert_eq!(split("", "é😀"), ["é", "😀"]);
         assert_eq!(split("[,;]", "a;b,c"), ["a", "b", "c"]);
+        assert_eq!(split(r"\G,", ",,a,"), ["", "", "a,"]);
+        assert_eq!(
+            split(r"\G", "abc"),
+            ["abc"],
+            "\\G holds only where the last match ended"
+        );
+    }
+
+    #[test]
+    fn empty_matches_cut_supplementary_chars_like_utf16_java() {
+        // Java: "é😀".split("") is ["é", "\uD83D", "\uDE00"]; each lone surrogate encodes as '?'.
+        assert_eq!(split("", "é😀"), ["é", "?", "?"]);
+        assert_eq!(split("", "😀"), ["?", "?"]);
+        assert_eq!(split("|", "a😀b"), ["a", "?", "?", "b"]);
+        assert_eq!(split("x*", "😀x😀"), ["?", "?", "", "?", "?"]);
+        assert_eq!(split(",?", "😀,"), ["?", "?"]);
+        assert_eq!(
+            split(",", "😀,😀"),
+            ["😀", "😀"],
+            "non-empty matches never cut"
+        );
+        // With assertions the position matters; the emoji is kept whole.
+        assert_eq!(split("(?!,)", "a😀"), ["a", "😀"]);
     }
 
     #[test]
@@ -385,7 +474,6 @@ mod tests {
         let s = JavaSplitter::new(",").unwrap();
         let mut it = s.split("a,,,b,,");
         assert_eq!(it.next().unwrap().unwrap(), "a");
-        assert_eq!(it.next().unwrap().unwrap(), "");
         assert_eq!(it.next().unwrap().unwrap(), "");
         assert_eq!(it.next().unwrap().unwrap(), "");
         assert_eq!(it.next().unwrap().unwrap(), "b");

@@ -142,18 +142,25 @@ impl Chain {
         match self.converters.as_slice() {
             [] => Outcome::Unchanged,
             [only] => finish(only.as_ref(), only.convert(record, out), out),
-            _ => SCRATCH.with(|cell| match cell.try_borrow_mut() {
-                Ok(mut scratch) => {
-                    let outcome = self.run(record, out, &mut scratch);
-                    scratch.clear();
-                    if scratch.capacity() > SCRATCH_KEEP {
-                        *scratch = Vec::new();
+            _ => {
+                let outcome = SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut scratch) => {
+                        let outcome = self.run(record, out, &mut scratch);
+                        scratch.clear();
+                        if scratch.capacity() > SCRATCH_KEEP {
+                            *scratch = Vec::new();
+                        }
+                        outcome
                     }
-                    outcome
+                    // Only reachable if a converter re-entered a chain on this thread.
+                    Err(_) => self.run(record, out, &mut Vec::new()),
+                });
+                if outcome != Outcome::Converted {
+                    // An earlier step may have left its output in `out`.
+                    out.clear();
                 }
-                // Only reachable if a converter re-entered a chain on this thread.
-                Err(_) => self.run(record, out, &mut Vec::new()),
-            }),
+                outcome
+            }
         }
     }
 

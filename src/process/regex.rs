@@ -10,15 +10,23 @@
 //! * `.` excludes every Java line terminator (`\n \r \u0085 \u2028 \u2029`), not just `\n`;
 //!   `$`, `\Z` and multi-line `^` follow Java's line-terminator rules too (`d` = UNIX_LINES).
 //! * `\h` is horizontal whitespace and `\v` vertical whitespace in Java, hex digit and VT in
-//!   fancy-regex; `\R` is Java's atomic line break.
+//!   fancy-regex; `\R` is Java 9+'s line break (Java 8 made it atomic).
 //! * Java-only escapes: `\Q...\E`, `\e`, `\a`, `\cX`, `\0oct`, `\uXXXX` (incl. surrogate pairs).
-//! * Inline flags `idmsuxU` are Java's (fancy-regex's `U` swaps greediness); only `i` is passed on,
-//!   the rest is applied here. Comments mode (`x`) is applied here as well.
+//! * Inline flags `idmsuxU` are Java's (fancy-regex's `U` swaps greediness) and are applied here.
+//!   Java's `(?i)` folds ASCII letters only (unless `u`): letters become `[xX]` and each class
+//!   gains the other case of the ASCII letters it holds (found by test-matching the class at
+//!   compile time), instead of fancy-regex's Unicode folding, where `k` would match U+212A.
+//!   `(?iu)` is passed on as fancy-regex's Unicode `(?i)`.
 //!
-//! Known remaining differences: case-insensitive matching is Unicode-aware (Java's `(?i)` folds
-//! ASCII only unless `u`), `\b` uses Unicode word characters (as Java 8-18 roughly do), Java's
-//! odd nested-class negation rules are not reproduced, and fancy-regex stops a pathological
-//! backtracking search (an error) where Java would run forever.
+//! * Java accepts quantifiers on assertions and lookarounds (`(?=a)?`, `\G*`), on a missing
+//!   atom (`{2}a` repeats nothing) and back-references to groups that do not exist (never
+//!   match); `*+?` without an atom are errors ("Dangling meta character"), as in Java.
+//!
+//! Checked against a JVM (OpenJDK 17) on random patterns and texts. Known remaining
+//! differences: Unicode blocks (`\p{InGreek}`) are rejected at start-up, `(?iu)` uses
+//! fancy-regex's case folding, Java's odd nested-class negation rules are not reproduced,
+//! `\R` backtracks as in Java 9+, and fancy-regex gives up a pathological backtracking search
+//! (an error, so the record is sent raw) where Java would run on.
 
 use std::fmt;
 
@@ -54,7 +62,39 @@ impl std::error::Error for RegexError {}
 
 /// Compile a Java regular expression.
 pub fn compile(pattern: &str) -> Result<fancy_regex::Regex, RegexError> {
-    let t = Translator::run(pattern)?;
+    compile_for_find(pattern).map(|c| c.regex)
+}
+
+/// A Java regex compiled for `Matcher.find()`-style repeated searching.
+pub struct FindRegex {
+    /// The regex proper.
+    pub regex: fancy_regex::Regex,
+    /// It has anchors, boundaries, lookarounds or back-references: whether an empty match
+    /// succeeds can depend on where it is tried.
+    pub positional: bool,
+    /// For patterns with `\G`: the variant to use for a search that starts one character after
+    /// an empty match. Java's `\G` sits at the previous match's end, before such a search
+    /// start, so it can never hold there (fancy-regex would put it at the search start).
+    pub after_empty_match: Option<fancy_regex::Regex>,
+}
+
+/// Compile a Java regular expression with what repeated searching needs to know about it.
+pub fn compile_for_find(pattern: &str) -> Result<FindRegex, RegexError> {
+    let t = Translator::run(pattern, false)?;
+    let regex = build(pattern, &t)?;
+    let after_empty_match = if t.has_g {
+        Some(build(pattern, &Translator::run(pattern, true)?)?)
+    } else {
+        None
+    };
+    Ok(FindRegex {
+        regex,
+        positional: t.positional,
+        after_empty_match,
+    })
+}
+
+fn build(pattern: &str, t: &Translator<'_>) -> Result<fancy_regex::Regex, RegexError> {
     fancy_regex::Regex::new(&t.out).map_err(|e| {
         let (pos, message) = match &e {
             fancy_regex::Error::ParseError(p, inner) => (Some(t.source_pos(*p)), inner.to_string()),
@@ -70,7 +110,7 @@ pub fn compile(pattern: &str) -> Result<fancy_regex::Regex, RegexError> {
 
 /// Rewrite a Java pattern into fancy-regex syntax with the same meaning.
 pub fn translate(pattern: &str) -> Result<String, RegexError> {
-    Translator::run(pattern).map(|t| t.out)
+    Translator::run(pattern, false).map(|t| t.out)
 }
 
 fn char_index(s: &str, byte: usize) -> usize {
@@ -82,6 +122,8 @@ const LINE_TERMINATORS: &str = r"\n\r\x{85}\x{2028}\x{2029}";
 const ASCII_SPACE: &str = r"\t\n\x{0B}\f\r ";
 const ASCII_WORD: &str = "a-zA-Z_0-9";
 const ASCII_DIGIT: &str = "0-9";
+/// A class that matches nothing (fancy-regex accepts quantifiers on it, unlike `(?!)`).
+const NEVER: &str = r"[^\x{0}-\x{10FFFF}]";
 const HORIZONTAL_SPACE: &str =
     r" \t\x{A0}\x{1680}\x{180E}\x{2000}-\x{200A}\x{202F}\x{205F}\x{3000}";
 const VERTICAL_SPACE: &str = r"\n\x{0B}\f\r\x{85}\x{2028}\x{2029}";
@@ -89,6 +131,7 @@ const VERTICAL_SPACE: &str = r"\n\x{0B}\f\r\x{85}\x{2028}\x{2029}";
 #[derive(Clone, Copy, Default)]
 struct Flags {
     case_insensitive: bool,
+    unicode_case: bool,
     unix_lines: bool,
     multiline: bool,
     dotall: bool,
@@ -103,11 +146,61 @@ struct Translator<'p> {
     /// (output byte offset, source byte offset) at the start of each translated token.
     map: Vec<(usize, usize)>,
     flags: Flags,
-    saved: Vec<Flags>,
+    /// The groups currently open.
+    saved: Vec<OpenGroup>,
+    /// An atom that consumes input was written at the current group level.
+    width_seen: bool,
+    /// Anchors, boundaries, lookarounds or back-references were seen.
+    positional: bool,
+    /// `\G` was seen.
+    has_g: bool,
+    /// Emit `\G` as a never-matching assertion.
+    g_never: bool,
+    /// Capturing groups opened so far (Java resolves `\12` against this count).
+    groups: usize,
+    /// The previous element can take a quantifier (Java: an atom was just parsed).
+    can_quantify: bool,
+    /// Where the last atom starts in `out`, and whether it is zero-width (an assertion or a
+    /// lookaround), which fancy-regex refuses to quantify while Java accepts it.
+    atom_start: usize,
+    atom_zero_width: bool,
+    /// Set by an emitter that just wrote a zero-width atom.
+    zero_width: bool,
+}
+
+/// What closing a group needs to know.
+struct OpenGroup {
+    /// Flags to restore: inline flags end with their group.
+    flags: Flags,
+    /// Where the group starts in the output.
+    start: usize,
+    lookaround: bool,
+    /// `width_seen` of the enclosing level.
+    outer_width_seen: bool,
+}
+
+impl Flags {
+    /// Java's default `(?i)`: ASCII letters only, emulated here.
+    fn ascii_ci(self) -> bool {
+        self.case_insensitive && !self.unicode_case
+    }
+
+    /// `(?iu)`: handed to fancy-regex as its (Unicode) `(?i)`.
+    fn unicode_ci(self) -> bool {
+        self.case_insensitive && self.unicode_case
+    }
+}
+
+fn other_case(c: char) -> char {
+    if c.is_ascii_lowercase() {
+        c.to_ascii_uppercase()
+    } else {
+        c.to_ascii_lowercase()
+    }
 }
 
 impl<'p> Translator<'p> {
-    fn run(src: &'p str) -> Result<Translator<'p>, RegexError> {
+    fn run(src: &'p str, g_never: bool) -> Result<Translator<'p>, RegexError> {
         let mut t = Translator {
             src,
             pos: 0,
@@ -115,6 +208,15 @@ impl<'p> Translator<'p> {
             map: Vec::new(),
             flags: Flags::default(),
             saved: Vec::new(),
+            positional: false,
+            has_g: false,
+            g_never,
+            groups: 0,
+            can_quantify: false,
+            atom_start: 0,
+            atom_zero_width: false,
+            zero_width: false,
+            width_seen: false,
         };
         t.sequence()?;
         Ok(t)
@@ -190,18 +292,53 @@ impl<'p> Translator<'p> {
                 return Ok(());
             };
             self.mark();
+            // Java: every element is an atom plus at most one quantifier; `*+?` anywhere else
+            // are "dangling", while a `{n}` without an atom repeats the empty string.
+            let mut atom = true;
+            let mut atom_start = self.out.len();
+            self.zero_width = false;
             match c {
-                '\\' => self.escape(false)?,
+                '\\' => atom = self.escape(false)?,
                 '[' => self.class()?,
-                '(' => self.group_open()?,
+                '(' => {
+                    self.group_open()?;
+                    atom = false;
+                }
                 ')' => {
                     self.bump();
                     self.out.push(')');
-                    if let Some(f) = self.saved.pop() {
-                        self.flags = f;
+                    if let Some(g) = self.saved.pop() {
+                        self.flags = g.flags;
+                        atom_start = g.start;
+                        // Empty or assertion-only groups are zero-width too.
+                        self.zero_width = g.lookaround || !self.width_seen;
+                        self.width_seen = g.outer_width_seen;
                     }
                 }
-                '{' => self.bounded_repeat()?,
+                '|' => {
+                    self.bump();
+                    self.out.push('|');
+                    atom = false;
+                }
+                '*' | '+' | '?' => {
+                    if !self.can_quantify {
+                        return Err(self.err(self.pos, format!("Dangling meta character '{c}'")));
+                    }
+                    self.bump();
+                    self.quantifiable();
+                    self.out.push(c);
+                    self.quantifier_modifier(true);
+                    atom = false;
+                }
+                '{' => {
+                    let keep = self.can_quantify;
+                    if keep {
+                        self.quantifiable();
+                    }
+                    self.bounded_repeat(keep)?;
+                    self.quantifier_modifier(keep);
+                    atom = false;
+                }
                 '.' => {
                     self.bump();
                     let dot = if self.flags.dotall {
@@ -215,6 +352,8 @@ impl<'p> Translator<'p> {
                 }
                 '^' => {
                     self.bump();
+                    self.positional = true;
+                    self.zero_width = true;
                     let caret = match (self.flags.multiline, self.flags.unix_lines) {
                         (false, _) => "^".to_string(),
                         (true, true) => r"(?:(?<![^\n])(?!\z))".to_string(),
@@ -226,6 +365,8 @@ impl<'p> Translator<'p> {
                 }
                 '$' => {
                     self.bump();
+                    self.positional = true;
+                    self.zero_width = true;
                     let dollar = self.dollar(self.flags.multiline);
                     self.out.push_str(&dollar);
                 }
@@ -234,11 +375,75 @@ impl<'p> Translator<'p> {
                     self.out.push('\\');
                     self.out.push(c);
                 }
+                c if self.flags.ascii_ci() && c.is_ascii_alphabetic() => {
+                    self.bump();
+                    self.push_char(c, false);
+                }
                 _ => {
                     self.bump();
                     self.out.push(c);
                 }
             }
+            self.can_quantify = atom;
+            if atom {
+                self.atom_start = atom_start;
+                self.atom_zero_width = self.zero_width;
+                self.width_seen |= !self.zero_width;
+            }
+        }
+    }
+
+    /// Make the last atom acceptable to a quantifier: fancy-regex rejects quantified
+    /// assertions and lookarounds, so they get a never-matching alternative that changes nothing.
+    fn quantifiable(&mut self) {
+        if !self.atom_zero_width {
+            return;
+        }
+        const OPEN: &str = "(?:";
+        self.out.insert_str(self.atom_start, OPEN);
+        for entry in &mut self.map {
+            if entry.0 > self.atom_start {
+                entry.0 += OPEN.len();
+            }
+        }
+        self.out.push('|');
+        self.out.push_str(NEVER);
+        self.out.push(')');
+        self.atom_zero_width = false;
+    }
+
+    /// A `?` (reluctant) or `+` (possessive) right after a quantifier.
+    fn quantifier_modifier(&mut self, keep: bool) {
+        self.skip_comments();
+        if let Some(m @ ('?' | '+')) = self.peek() {
+            self.bump();
+            if keep {
+                self.out.push(m);
+            }
+        }
+    }
+
+    /// Under Java's ASCII `(?i)`, add to the class items written since `at` (a union, between
+    /// `[` / `&&` / `]`) the other case of every ASCII letter they hold. Java folds each item
+    /// before intersecting and negating, and folding distributes over the union.
+    fn fold_items(&mut self, at: usize) {
+        if !self.flags.ascii_ci() || at >= self.out.len() {
+            return;
+        }
+        let Ok(re) = fancy_regex::Regex::new(&format!(r"\A[{}]\z", &self.out[at..])) else {
+            // Left as is: compiling the whole pattern reports the problem.
+            return;
+        };
+        let holds = |c: char| re.is_match(c.encode_utf8(&mut [0; 4])).unwrap_or(false);
+        let extra: String = ('a'..='z')
+            .chain('A'..='Z')
+            .filter(|&c| holds(c) && !holds(other_case(c)))
+            .map(other_case)
+            .collect();
+        if !extra.is_empty() {
+            self.out.push('[');
+            self.out.push_str(&extra);
+            self.out.push(']');
         }
     }
 
@@ -255,8 +460,8 @@ impl<'p> Translator<'p> {
         }
     }
 
-    /// `{n}`, `{n,}`, `{n,m}`: Java rejects any other `{`.
-    fn bounded_repeat(&mut self) -> Result<(), RegexError> {
+    /// `{n}`, `{n,}`, `{n,m}`: Java rejects any other `{`. Written out only if `keep`.
+    fn bounded_repeat(&mut self, keep: bool) -> Result<(), RegexError> {
         let start = self.pos;
         self.bump();
         let mut body = String::from("{");
@@ -282,31 +487,48 @@ impl<'p> Translator<'p> {
         }
         self.bump();
         body.push('}');
-        self.out.push_str(&body);
+        if keep {
+            self.out.push_str(&body);
+        }
         Ok(())
+    }
+
+    fn open_group(&mut self, flags: Flags, start: usize, lookaround: bool) {
+        self.saved.push(OpenGroup {
+            flags,
+            start,
+            lookaround,
+            outer_width_seen: self.width_seen,
+        });
+        self.width_seen = false;
     }
 
     fn group_open(&mut self) -> Result<(), RegexError> {
         self.bump();
+        let start = self.out.len();
         if self.peek() != Some('?') {
             self.out.push('(');
-            self.saved.push(self.flags);
+            self.open_group(self.flags, start, false);
+            self.groups += 1;
             return Ok(());
         }
         self.bump();
         match (self.peek(), self.peek_at(1)) {
             (Some(c @ (':' | '=' | '!' | '>')), _) => {
                 self.bump();
+                let lookaround = matches!(c, '=' | '!');
+                self.positional |= lookaround;
                 self.out.push_str("(?");
                 self.out.push(c);
-                self.saved.push(self.flags);
+                self.open_group(self.flags, start, lookaround);
             }
             (Some('<'), Some(c @ ('=' | '!'))) => {
+                self.positional = true;
                 self.bump();
                 self.bump();
                 self.out.push_str("(?<");
                 self.out.push(c);
-                self.saved.push(self.flags);
+                self.open_group(self.flags, start, true);
             }
             (Some('<'), _) => {
                 self.bump();
@@ -329,14 +551,15 @@ impl<'p> Translator<'p> {
                 self.out.push_str("(?<");
                 self.out.push_str(name);
                 self.out.push('>');
-                self.saved.push(self.flags);
+                self.open_group(self.flags, start, false);
+                self.groups += 1;
             }
-            _ => self.inline_flags()?,
+            _ => self.inline_flags(start)?,
         }
         Ok(())
     }
 
-    fn inline_flags(&mut self) -> Result<(), RegexError> {
+    fn inline_flags(&mut self, start: usize) -> Result<(), RegexError> {
         let before = self.flags;
         let mut flags = self.flags;
         let mut on = true;
@@ -344,30 +567,27 @@ impl<'p> Translator<'p> {
             let at = self.pos;
             match self.bump() {
                 Some('i') => flags.case_insensitive = on,
+                Some('u') => flags.unicode_case = on,
                 Some('d') => flags.unix_lines = on,
                 Some('m') => flags.multiline = on,
                 Some('s') => flags.dotall = on,
-                // UNICODE_CASE: fancy-regex folds case with Unicode rules anyway.
-                Some('u') => {}
                 Some('x') => flags.comments = on,
                 Some('U') => flags.unicode_class = on,
                 Some('-') if on => on = false,
                 Some(')') => {
                     self.flags = flags;
-                    if flags.case_insensitive != before.case_insensitive {
-                        self.out.push_str(if flags.case_insensitive {
-                            "(?i)"
-                        } else {
-                            "(?-i)"
-                        });
+                    match (before.unicode_ci(), flags.unicode_ci()) {
+                        (false, true) => self.out.push_str("(?i)"),
+                        (true, false) => self.out.push_str("(?-i)"),
+                        _ => {}
                     }
                     return Ok(());
                 }
                 Some(':') => {
-                    self.saved.push(before);
+                    self.open_group(before, start, false);
                     self.flags = flags;
                     self.out
-                        .push_str(match (before.case_insensitive, flags.case_insensitive) {
+                        .push_str(match (before.unicode_ci(), flags.unicode_ci()) {
                             (false, true) => "(?i:",
                             (true, false) => "(?-i:",
                             _ => "(?:",
@@ -379,9 +599,15 @@ impl<'p> Translator<'p> {
         }
     }
 
-    /// A literal char, escaped as needed for fancy-regex (inside or outside a class).
-    fn push_literal(&mut self, c: char) {
-        if matches!(
+    /// A literal char, escaped as needed for fancy-regex; outside a class it also gets Java's
+    /// ASCII case folding when `(?i)` is on.
+    fn push_char(&mut self, c: char, in_class: bool) {
+        if !in_class && self.flags.ascii_ci() && c.is_ascii_alphabetic() {
+            self.out.push('[');
+            self.out.push(c);
+            self.out.push(other_case(c));
+            self.out.push(']');
+        } else if matches!(
             c,
             '\\' | '.'
                 | '+'
@@ -404,15 +630,22 @@ impl<'p> Translator<'p> {
             self.out.push('\\');
             self.out.push(c);
         } else if c.is_ascii_control() || c == ' ' {
-            self.push_code_point(c as u32);
+            use fmt::Write;
+            let _ = write!(self.out, "\\x{{{:X}}}", c as u32);
         } else {
             self.out.push(c);
         }
     }
 
-    fn push_code_point(&mut self, cp: u32) {
-        use fmt::Write;
-        let _ = write!(self.out, "\\x{{{cp:X}}}");
+    /// A literal given by code point (validated by the caller's escape parsing).
+    fn push_code_point(&mut self, cp: u32, in_class: bool) -> bool {
+        match char::from_u32(cp) {
+            Some(c) => {
+                self.push_char(c, in_class);
+                true
+            }
+            None => false,
+        }
     }
 
     fn hex_digits(&mut self, n: usize, at: usize, what: &str) -> Result<u32, RegexError> {
@@ -446,8 +679,8 @@ impl<'p> Translator<'p> {
         }
     }
 
-    /// `self.pos` is at a backslash.
-    fn escape(&mut self, in_class: bool) -> Result<(), RegexError> {
+    /// `self.pos` is at a backslash. Returns whether it produced an atom (empty `\Q\E` does not).
+    fn escape(&mut self, in_class: bool) -> Result<bool, RegexError> {
         let start = self.pos;
         self.bump();
         let Some(c) = self.bump() else {
@@ -458,11 +691,11 @@ impl<'p> Translator<'p> {
             'n' => self.out.push_str(r"\n"),
             'r' => self.out.push_str(r"\r"),
             'f' => self.out.push_str(r"\f"),
-            'a' => self.push_code_point(0x07),
-            'e' => self.push_code_point(0x1B),
+            'a' => self.push_char('\u{07}', in_class),
+            'e' => self.push_char('\u{1B}', in_class),
             'c' => match self.bump() {
-                Some(x) => self.push_code_point(x as u32 ^ 64),
-                None => return Err(self.err(start, "Illegal control escape sequence")),
+                Some(x) if self.push_code_point(x as u32 ^ 64, in_class) => {}
+                _ => return Err(self.err(start, "Illegal control escape sequence")),
             },
             '0' => {
                 let mut v = 0u32;
@@ -482,10 +715,9 @@ impl<'p> Translator<'p> {
                         None => break,
                     }
                 }
-                if n == 0 {
+                if n == 0 || !self.push_code_point(v, in_class) {
                     return Err(self.err(start, "Illegal octal escape sequence"));
                 }
-                self.push_code_point(v);
             }
             'x' => {
                 let v = if self.peek() == Some('{') {
@@ -504,10 +736,9 @@ impl<'p> Translator<'p> {
                 } else {
                     self.hex_digits(2, start, "Illegal hexadecimal escape sequence")?
                 };
-                if char::from_u32(v).is_none() {
+                if !self.push_code_point(v, in_class) {
                     return Err(self.err(start, "Hexadecimal codepoint is too big"));
                 }
-                self.push_code_point(v);
             }
             'u' => {
                 let v = self.hex_digits(4, start, "Illegal Unicode escape sequence")?;
@@ -527,10 +758,9 @@ impl<'p> Translator<'p> {
                 } else {
                     v
                 };
-                if char::from_u32(cp).is_none() {
+                if !self.push_code_point(cp, in_class) {
                     return Err(self.err(start, "unpaired surrogate escapes are not supported"));
                 }
-                self.push_code_point(cp);
             }
             'd' | 'D' | 'w' | 'W' | 's' | 'S' if self.flags.unicode_class => {
                 self.out.push('\\');
@@ -549,31 +779,82 @@ impl<'p> Translator<'p> {
                 let quoted = &self.src[self.pos..end];
                 self.pos = (end + 2).min(self.src.len());
                 for q in quoted.chars() {
-                    self.push_literal(q);
+                    self.push_char(q, in_class);
+                }
+                if quoted.is_empty() {
+                    return Ok(false);
                 }
             }
-            'R' if !in_class => self.out.push_str(&format!(r"(?>\r\n|[{VERTICAL_SPACE}])")),
+            // Java 9+ (JDK-8176029): a plain alternation that may backtrack into `\r`.
+            'R' if !in_class => self.out.push_str(&format!(r"(?:\r\n|[{VERTICAL_SPACE}])")),
             'Z' if !in_class => {
+                self.positional = true;
+                self.zero_width = true;
                 let d = self.dollar(false);
                 self.out.push_str(&d);
             }
-            'b' | 'B' | 'A' | 'z' | 'G' if !in_class => {
+            'G' if !in_class => {
+                self.positional = true;
+                self.zero_width = true;
+                self.has_g = true;
+                self.out.push_str(if self.g_never { "(?!)" } else { r"\G" });
+            }
+            'b' | 'B' | 'A' | 'z' if !in_class => {
+                self.positional = true;
+                self.zero_width = true;
                 self.out.push('\\');
                 self.out.push(c);
             }
             'k' if !in_class => {
-                self.out.push_str(r"\k");
+                self.positional = true;
+                let Some(len) = self.src[self.pos..]
+                    .strip_prefix('<')
+                    .and_then(|r| r.find('>'))
+                else {
+                    return Err(self.err(
+                        start,
+                        "\\k is not followed by '<' for named capturing group",
+                    ));
+                };
+                let name = &self.src[self.pos..self.pos + len + 2];
+                self.pos += len + 2;
+                let backref = format!(r"\k{name}");
+                self.push_backref(&backref);
             }
             '1'..='9' if !in_class => {
-                self.out.push('\\');
-                self.out.push(c);
+                self.positional = true;
+                // Java takes more digits only while they name an existing group.
+                let mut num = c as usize - '0' as usize;
+                while let Some(d @ '0'..='9') = self.peek() {
+                    let next = num * 10 + (d as usize - '0' as usize);
+                    if next > self.groups {
+                        break;
+                    }
+                    self.bump();
+                    num = next;
+                }
+                if num > self.groups {
+                    // A reference to a group that does not exist never matches in Java.
+                    self.out.push_str(NEVER);
+                } else {
+                    self.push_backref(&format!(r"\{num}"));
+                }
             }
             c if c.is_ascii_alphanumeric() => {
                 return Err(self.err(start, "Illegal/unsupported escape sequence"));
             }
-            c => self.push_literal(c),
+            c => self.push_char(c, in_class),
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Grouped so that a following digit stays a literal; Java compares back-references
+    /// case-insensitively under `(?i)`.
+    fn push_backref(&mut self, backref: &str) {
+        self.out
+            .push_str(if self.flags.ascii_ci() { "(?i:" } else { "(?:" });
+        self.out.push_str(backref);
+        self.out.push(')');
     }
 
     /// `\p{Name}` / `\pL`: Java's POSIX names are ASCII classes (unless `U`), the rest is passed on.
@@ -608,16 +889,54 @@ impl<'p> Translator<'p> {
             "Space" => Some("space"),
             _ => None,
         };
+        // `java*` names are `Character.isXxx` methods; as class bodies.
+        let java = match name {
+            "javaLowerCase" => Some(r"\p{Lowercase}"),
+            "javaUpperCase" => Some(r"\p{Uppercase}"),
+            "javaAlphabetic" => Some(r"\p{Alphabetic}"),
+            "javaIdeographic" => Some(r"\p{Ideographic}"),
+            "javaTitleCase" => Some(r"\p{Lt}"),
+            "javaDigit" => Some(r"\p{Nd}"),
+            "javaDefined" => Some(r"\P{Cn}"),
+            "javaLetter" => Some(r"\p{L}"),
+            "javaLetterOrDigit" => Some(r"\p{L}\p{Nd}"),
+            "javaISOControl" => Some(r"\x00-\x1F\x7F-\x{9F}"),
+            "javaMirrored" => Some(r"\p{Bidi_Mirrored}"),
+            "javaSpaceChar" => Some(r"\p{Z}"),
+            "javaWhitespace" => Some(r"\t\n\x0B\f\r\x1C-\x1F\p{Z}&&[^\x{A0}\x{2007}\x{202F}]"),
+            _ => None,
+        };
+        if let Some(body) = java {
+            self.out.push_str(if negated { "[^" } else { "[" });
+            self.out.push_str(body);
+            self.out.push(']');
+            return Ok(());
+        }
         match posix {
             Some(p) if !self.flags.unicode_class => {
-                let neg = if negated { "^" } else { "" };
                 if in_class {
+                    let neg = if negated { "^" } else { "" };
                     self.out.push_str(&format!("[:{neg}{p}:]"));
                 } else {
-                    self.out.push_str(&format!("[[:{neg}{p}:]]"));
+                    // `[^...]` rather than `[:^...:]`: Java folds case before negating.
+                    self.out.push_str(if negated { "[^" } else { "[" });
+                    let at = self.out.len();
+                    self.out.push_str(&format!("[:{p}:]"));
+                    self.fold_items(at);
+                    self.out.push(']');
                 }
             }
             _ => {
+                // Under `(?i)` Java widens the cased-letter categories to all cased letters.
+                let cased = matches!(
+                    name,
+                    "Lu" | "Ll" | "Lt" | "IsLu" | "IsLl" | "IsLt" | "gc=Lu" | "gc=Ll" | "gc=Lt"
+                );
+                let name = if self.flags.case_insensitive && cased {
+                    "LC"
+                } else {
+                    name
+                };
                 self.out.push_str(if negated { r"\P{" } else { r"\p{" });
                 self.out.push_str(name);
                 self.out.push('}');
@@ -637,6 +956,7 @@ impl<'p> Translator<'p> {
         }
         let mut empty = true;
         let mut prev_dash = false;
+        let mut items_start = self.out.len();
         loop {
             if self.skip_comments() {
                 continue;
@@ -649,15 +969,20 @@ impl<'p> Translator<'p> {
             match c {
                 ']' if !empty => {
                     self.bump();
+                    self.fold_items(items_start);
                     self.out.push(']');
                     return Ok(());
                 }
                 '[' => self.class()?,
-                '\\' => self.escape(true)?,
+                '\\' => {
+                    self.escape(true)?;
+                }
                 '&' if self.src[self.pos..].starts_with("&&") => {
                     self.bump();
                     self.bump();
+                    self.fold_items(items_start);
                     self.out.push_str("&&");
+                    items_start = self.out.len();
                     continue;
                 }
                 '-' => {
@@ -717,7 +1042,8 @@ mod tests {
         assert!(full_match(r"\uD83D\uDE00", "😀"));
         assert!(full_match(r"\Q.*+\E!", ".*+!"));
         assert!(full_match(r"[\Q]-\E]+", "]-]"));
-        assert!(full_match(r"\Qa|b", "a|b"));
+        assert!(is_match(r"^\Qa|b", "a|b"));
+        assert!(!is_match(r"^\Qa|b", "b"));
     }
 
     #[test]
@@ -734,14 +1060,15 @@ mod tests {
         assert!(is_match(r"[\p{Digit}x]", "x"));
         assert!(is_match(r"(?U)\w", "é"));
         assert!(is_match(r"\p{L}", "é"));
+        assert!(is_match(r"\p{javaLowerCase}", "é"));
+        assert!(!is_match(r"\p{javaWhitespace}", "\u{a0}"));
+        assert!(is_match(r"[\p{javaWhitespace}x]", "\u{1c}"));
+        assert!(is_match(r"\P{javaDigit}", "x"));
         assert!(is_match(r"\h", "\u{a0}"));
         assert!(!is_match(r"\h", "a"));
         assert!(is_match(r"\v", "\u{2028}"));
         assert!(full_match(r"\R", "\r\n"));
-        assert!(
-            !full_match(r"\R\n", "\r\n"),
-            "Java's \\R does not backtrack"
-        );
+        assert!(full_match(r"\R\n", "\r\n"), "Java 9+'s \\R may backtrack");
     }
 
     #[test]
@@ -786,6 +1113,35 @@ mod tests {
     }
 
     #[test]
+    fn case_insensitive_is_ascii_only_like_java() {
+        assert!(!is_match("(?i)k", "\u{212A}"));
+        assert!(!is_match("(?i)[a-z]", "\u{212A}"));
+        assert!(!is_match("(?i)s", "\u{17F}"));
+        assert!(!is_match("(?i)é", "É"));
+        assert!(!is_match("(?i)[é]", "É"));
+        assert!(is_match("(?iu)é", "É"));
+        assert!(is_match("(?iu)[é]", "É"));
+        assert!(full_match("(?i)[a-c]+", "aBC"));
+        assert!(!is_match("(?i)[^a]", "A"));
+        assert!(full_match(r"(?i)(a)\1", "aA"));
+        assert!(full_match(r"(?i)(?<x>a)\k<x>", "aA"));
+        assert!(full_match(r"(?i)\x41\Qb\E", "aB"));
+        assert!(full_match(r"(?i)\p{Lower}", "A"));
+        assert!(!is_match(r"(?i)\p{Lower}", "É"));
+        assert!(!is_match(r"(?i)\P{Lower}", "A"));
+        assert!(!is_match(r"(?i)[^\p{Lower}]", "A"));
+        assert!(is_match(r"(?i)\p{Lu}", "é"));
+        assert!(!is_match(r"(?i)\P{Lu}", "a"));
+        assert!(!is_match(r"(?i)\w", "\u{212A}"));
+        assert!(
+            !is_match(r"(?i)[\p{Alpha}&&[^b]]", "B"),
+            "items fold before intersecting"
+        );
+        assert!(!is_match(r"(?i)[A-Z&&[^k]]", "K"));
+        assert!(is_match(r"(?i)[a-z&&[^k]]", "Q"));
+    }
+
+    #[test]
     fn case_insensitive_flag_is_kept() {
         assert!(is_match("(?i)abc", "ABC"));
         assert!(!is_match("(?i:a)b", "AB"));
@@ -804,6 +1160,65 @@ mod tests {
         assert!(full_match("[~~]", "~"));
         assert!(full_match("[]a]+", "]a"));
         assert!(full_match("a]b}", "a]b}"));
+    }
+
+    #[test]
+    fn positional_patterns_are_flagged() {
+        for p in [
+            "^a", "a$", r"\b", r"\Bx", "(?=a)", "(?!a)", "(?<=a)", "(?<!a)", r"(a)\1", r"\Z", r"\G",
+        ] {
+            assert!(compile_for_find(p).unwrap().positional, "{p}");
+        }
+        for p in [
+            "", "|", "x*", ",?", "[^a]*", r"\s*", "(?:a|)", "(?>a)", r"\^",
+        ] {
+            assert!(!compile_for_find(p).unwrap().positional, "{p}");
+        }
+        assert!(compile_for_find(r"\Ga")
+            .unwrap()
+            .after_empty_match
+            .is_some());
+        assert!(compile_for_find("a").unwrap().after_empty_match.is_none());
+    }
+
+    #[test]
+    fn quantifier_placement_follows_java() {
+        for p in [
+            "a**", "a*?+", "a?+*", "(?i)*", "{2}*", "a|*", "(*)", r"\Q\E*", "a(?x) *",
+        ] {
+            assert!(compile(p).is_err(), "{p}");
+        }
+        assert!(
+            full_match("{2}a", "a"),
+            "a bounded repeat without an atom repeats nothing"
+        );
+        assert!(full_match("a*{2}", "aa"));
+        assert!(full_match("(?i){2}a", "A"));
+        assert!(full_match(r"\Qab\E*", "abbb"));
+        assert!(full_match("(?x)a *", "aaa"));
+        assert!(full_match("a*?b", "aab"));
+        assert!(full_match("a*+b", "aab"));
+        assert!(full_match("a{1,2}?a", "aa"));
+        assert!(full_match("(?=a)?a", "a"));
+        assert!(full_match("(?:)+?a", "a"));
+        assert!(full_match("(?:(?=a))*a", "a"));
+        assert!(full_match(r"\G*a", "a"));
+        assert!(full_match(r"(?d)a$?", "a"));
+        assert!(!is_match(r"\1*x", "y"));
+        assert!(full_match(r"\1*x", "x"));
+    }
+
+    #[test]
+    fn back_references_resolve_like_java() {
+        assert!(
+            !is_match(r"\1", "a"),
+            "missing group: never matches, no error"
+        );
+        assert!(full_match(r"(a)\11", "aa1"), "\\11 is group 1 then '1'");
+        assert!(full_match(
+            r"(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)(k)\11",
+            "abcdefghijkk"
+        ));
     }
 
     #[test]

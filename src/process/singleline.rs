@@ -29,7 +29,7 @@ impl SingleLine {
         SingleLine {
             no_trim,
             escape_new_line,
-            splitter: JavaSplitter::byte(b'\n'),
+            splitter: JavaSplitter::newline(),
         }
     }
 }
@@ -49,7 +49,11 @@ impl Converter for SingleLine {
         out.reserve(text.len() + 1);
         for (i, line) in self.splitter.split(&text).enumerate() {
             let line = line?;
-            let line = if self.no_trim { line } else { java_trim(line) };
+            let line = if self.no_trim {
+                &line
+            } else {
+                java_trim(&line)
+            };
             if i > 0 && self.escape_new_line {
                 out.extend_from_slice(ESCAPED_NEW_LINE);
             }
