@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -61,7 +62,12 @@ fn init_logging() {
 fn check(path: &Path) -> anyhow::Result<bool> {
     let config = kinetail::config::load(path)?;
     let resolved = config.resolved_json();
-    println!("{}", serde_json::to_string_pretty(&resolved)?);
+    let text = serde_json::to_string_pretty(&resolved)?;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
     if !config.unknown_keys.is_empty() {
         eprintln!(
             "warning: unknown configuration keys (ignored, as the Java agent does): {}",

@@ -1,0 +1,162 @@
+//! The command line: `check`, refusals of unsupported features, `--version`, config errors.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kinetail(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kinetail"))
+        .args(args)
+        .output()
+        .expect("run kinetail")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn check_prints_resolved_flows_with_defaults() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = kinetail(&["check", "-c", &format!("{root}/etc/agent.json")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("check prints JSON");
+    assert_eq!(v["shutdownTimeoutMillis"], 10000);
+    assert_eq!(v["cloudwatch.namespace"], "AWSKinesisAgent");
+    let flow = &v["flows"][0];
+    assert_eq!(flow["id"], "kinesis:taxi-trips:/var/log/taxi/*.csv");
+    assert_eq!(flow["maxBufferSizeBytes"], 5242880);
+    assert_eq!(flow["retryMaxBackoffMillis"], 10000);
+    assert_eq!(flow["truncatedRecordTerminator"], "\n");
+}
+
+#[test]
+fn check_names_the_file_and_key_of_an_invalid_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "agent.json",
+        r#"{ // comment
+            "flows": [{ "filePattern": "/tmp/x/*.log", "kinesisStream": "s", "maxBufferSizeRecords": "501" }] }"#,
+    );
+    let out = kinetail(&["check", "-c", &cfg]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&cfg)
+            && err.contains("flows[0].maxBufferSizeRecords")
+            && err.contains("[1, 500]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_errors_give_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "agent.json",
+        "{\n  \"flows\": [\n    { \"filePattern\": \"/x/*.log\" \n  ]\n}\n",
+    );
+    let out = kinetail(&["check", "-c", &cfg]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{cfg}:4:")), "{err}");
+}
+
+#[test]
+fn misspelled_keys_are_reported_but_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "agent.json",
+        r#"{ "flows": [{ "filePattern": "/tmp/x/*.log", "kinesisStream": "s", "initialPostion": "START_OF_FILE" }] }"#,
+    );
+    let out = kinetail(&["check", "-c", &cfg]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("flows[0].initialPostion"), "{err}");
+}
+
+#[test]
+fn unsupported_features_are_refused_by_check_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "agent.json",
+        &format!(
+            r#"{{ "checkpointFile": "{}/cp", "flows": [{{ "filePattern": "/tmp/x/*.log", "deliveryStream": "fh" }}] }}"#,
+            dir.path().display()
+        ),
+    );
+    for args in [vec!["check", "-c", &cfg], vec!["-c", &cfg]] {
+        let out = kinetail(&args);
+        assert!(!out.status.success(), "{args:?} accepted a Firehose flow");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("Firehose flows (deliveryStream) are not supported yet"),
+            "{err}"
+        );
+    }
+    assert!(
+        !dir.path().join("cp").exists(),
+        "a refused configuration touched the checkpoint file"
+    );
+}
+
+#[test]
+fn version_and_help() {
+    let out = kinetail(&["--version"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("kinetail "));
+    let out = kinetail(&["--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--configuration"));
+}
+
+#[test]
+fn agent_d_flows_are_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "agent.json",
+        r#"{ "flows": [{ "filePattern": "/tmp/a/*.log", "kinesisStream": "a" }] }"#,
+    );
+    std::fs::create_dir(dir.path().join("agent.d")).unwrap();
+    write(
+        &dir.path().join("agent.d"),
+        "20-c.json",
+        r#"{ "flows": [{ "filePattern": "/tmp/c/*.log", "kinesisStream": "c" }] }"#,
+    );
+    write(
+        &dir.path().join("agent.d"),
+        "10-b.json",
+        r#"{ "flows": [{ "filePattern": "/tmp/b/*.log", "kinesisStream": "b" }] }"#,
+    );
+    write(&dir.path().join("agent.d"), "notes.txt", "not json");
+    let out = kinetail(&["check", "-c", &cfg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "kinesis:a:/tmp/a/*.log",
+            "kinesis:b:/tmp/b/*.log",
+            "kinesis:c:/tmp/c/*.log"
+        ]
+    );
+}
