@@ -32,8 +32,16 @@ async fn missing_stream_is_reported_and_data_waits_for_it() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let log = agent.log_text();
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
-    assert_eq!(errors.len(), 1, "expected exactly one rate-limited ERROR line, got:\n{log}");
-    assert!(errors[0].contains("ResourceNotFoundException") && errors[0].contains("not-yet"), "{}", errors[0]);
+    assert_eq!(
+        errors.len(),
+        1,
+        "expected exactly one rate-limited ERROR line, got:\n{log}"
+    );
+    assert!(
+        errors[0].contains("ResourceNotFoundException") && errors[0].contains("not-yet"),
+        "{}",
+        errors[0]
+    );
 
     create_stream(&c, "not-yet", 1).await;
     let mut reader = StreamReader::new(&c, "not-yet").await;

@@ -2,6 +2,7 @@
 //! and a reader that takes every record back out of the stream with GetRecords.
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod stream;
 pub use stream::*;
 
