@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod metrics;
 pub mod pipeline;
+pub mod preview;
 pub mod process;
 pub mod record;
 pub mod sink;

@@ -34,6 +34,19 @@ enum Command {
     Run,
     /// Validate a configuration and print the resolved flows, without touching AWS or the files.
     Check,
+    /// Show what a flow would send from its files (or standard input), and why lines are skipped,
+    /// without AWS and without touching checkpoints.
+    Preview {
+        /// Index of the flow, as in `check`'s `flows` list.
+        #[arg(long, default_value_t = 0)]
+        flow: usize,
+        /// Stop after this many records and skipped lines.
+        #[arg(long, default_value_t = 50)]
+        lines: usize,
+        /// Read standard input instead of the flow's files.
+        #[arg(long)]
+        stdin: bool,
+    },
 }
 
 fn config_path(given: Option<PathBuf>) -> PathBuf {
@@ -86,6 +99,17 @@ fn check(path: &Path) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+fn preview(path: &Path, flow: usize, lines: usize, stdin: bool) -> anyhow::Result<()> {
+    let config = kinetail::config::load(path)?;
+    let opts = kinetail::preview::PreviewOptions {
+        flow,
+        limit: lines,
+        stdin,
+    };
+    kinetail::preview::preview(&config, &opts, &mut std::io::stdout().lock())?;
+    Ok(())
+}
+
 fn run(path: &Path) -> anyhow::Result<()> {
     let config = kinetail::config::load(path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -109,6 +133,7 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::FAILURE,
             Err(e) => Err(e),
         },
+        Command::Preview { flow, lines, stdin } => preview(&path, flow, lines, stdin),
         Command::Run => {
             init_logging();
             run(&path)

@@ -3,12 +3,15 @@
 use crate::checkpoint::{Checkpoints, Fid};
 use crate::config::{AgentConfig, Destination, FlowConfig, InitialPosition, PartitionKeyOption};
 use crate::metrics::FlowCounters;
+use crate::process::regex::{self, RegexError};
 use crate::process::{Chain, Outcome};
 use crate::record::{truncate_to_fit, AckSink, AckToken, Record};
 use crate::sink::batch::Limits;
 use crate::sink::partition::{deterministic_key, random_key};
 use crate::sink::{InFlight, Sink, SinkSettings};
-use crate::tail::{FilePattern, StartAt, TailOutput, TailSettings, TailStats, Tailer};
+use crate::tail::{
+    FilePattern, SplitSettings, StartAt, TailOutput, TailSettings, TailStats, Tailer,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +21,8 @@ use tokio::sync::{mpsc, watch};
 const READ_CHUNK: usize = 64 * 1024;
 /// Chunks of records queued between the tail thread and the sink (the read-ahead bound).
 const QUEUE_CHUNKS: usize = 4;
+/// How long a flow waits for its converters' outside data (instance metadata) before reading.
+const CONVERTER_READY_WAIT: Duration = Duration::from_secs(5);
 /// Records handed to the sink at once at most.
 const CHUNK_RECORDS: usize = 500;
 
@@ -39,6 +44,16 @@ pub enum FlowError {
         flow: String,
         /// What went wrong.
         source: crate::tail::discover::PatternError,
+    },
+    /// A pattern of the flow cannot be honoured.
+    #[error("flow {flow}: {key}: {source}")]
+    Regex {
+        /// The flow id.
+        flow: String,
+        /// The configuration key of the pattern.
+        key: &'static str,
+        /// Where and why it cannot be compiled.
+        source: RegexError,
     },
     /// The tail thread could not be started.
     #[error("flow {flow}: cannot start its thread: {source}")]
@@ -86,7 +101,7 @@ impl TailOutput for Producer {
                 FlowCounters::add(&self.counters.records_processed, 1);
                 self.converted.clone()
             }
-            Outcome::Skipped => {
+            Outcome::Skipped(_) => {
                 FlowCounters::add(&self.counters.records_skipped, 1);
                 AckSink::ack(&*self.acks, ack);
                 return;
@@ -173,6 +188,34 @@ impl FlowHandle {
     }
 }
 
+/// How a flow turns lines into records; its patterns are compiled (and refused) here, at startup.
+pub fn split_settings(flow: &FlowConfig) -> Result<SplitSettings, FlowError> {
+    let compile_err = |key: &'static str, source: RegexError| FlowError::Regex {
+        flow: flow.id.clone(),
+        key,
+        source,
+    };
+    let multi_line_start = match &flow.multi_line_start_pattern {
+        Some(p) => Some(Arc::new(
+            regex::looking_at(p).map_err(|e| compile_err("multiLineStartPattern", e))?,
+        )),
+        None => None,
+    };
+    let footer = match &flow.file_footer_pattern {
+        Some(p) => Some(Arc::new(
+            regex::full_match(p, true).map_err(|e| compile_err("fileFooterPattern", e))?,
+        )),
+        None => None,
+    };
+    Ok(SplitSettings {
+        skip_header_lines: u64::from(flow.skip_header_lines),
+        multi_line_start,
+        multi_line_quiet: Duration::from_millis(flow.multi_line_flush_millis),
+        footer,
+        max_record: framing_limit(flow),
+    })
+}
+
 /// The tailing settings of a flow.
 pub fn tail_settings(flow: &FlowConfig) -> Result<TailSettings, FlowError> {
     let pattern = FilePattern::new(&flow.directory, &flow.file_glob).map_err(|source| {
@@ -188,8 +231,8 @@ pub fn tail_settings(flow: &FlowConfig) -> Result<TailSettings, FlowError> {
             InitialPosition::StartOfFile => StartAt::Beginning,
             InitialPosition::EndOfFile => StartAt::End,
         },
-        skip_header_lines: u64::from(flow.skip_header_lines),
         max_record: framing_limit(flow),
+        split: split_settings(flow)?,
         poll_interval: Duration::from_millis(flow.min_time_between_file_polls_millis.max(1)),
         refresh_interval: Duration::from_millis(
             flow.max_time_between_file_tracker_refresh_millis.max(100),
@@ -240,6 +283,7 @@ pub fn start_flow<D: crate::sink::Destination>(
     let tail_thread = std::thread::Builder::new()
         .name(format!("tail-{}", short_name(&flow.id)))
         .spawn(move || {
+            producer.chain.wait_ready(CONVERTER_READY_WAIT);
             tailer.run(&mut producer);
             producer.flush();
         })

@@ -160,3 +160,82 @@ fn agent_d_flows_are_merged() {
         ]
     );
 }
+
+#[test]
+fn preview_shows_records_and_why_lines_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    std::fs::copy(
+        format!("{root}/tests/fixtures/apache_test_log"),
+        logs.join("access.log"),
+    )
+    .unwrap();
+    let cp = dir.path().join("state/checkpoints");
+    let cfg = write(
+        dir.path(),
+        "agent.json",
+        &format!(
+            r#"{{ "checkpointFile": "{}", "flows": [{{ "filePattern": "{}/*.log", "kinesisStream": "s",
+                "dataProcessingOptions": [{{ "optionName": "LOGTOJSON", "logFormat": "COMMONAPACHELOG" }}] }}] }}"#,
+            cp.display(),
+            logs.display()
+        ),
+    );
+    let out = kinetail(&["preview", "-c", &cfg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let sent: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" SEND "))
+        .map(|l| l.split_once(" SEND ").unwrap().1)
+        .collect();
+    let expected =
+        std::fs::read_to_string(format!("{root}/tests/fixtures/apache_test_log_json")).unwrap();
+    let expected: Vec<String> = expected.lines().map(|l| format!("{l}\\n")).collect();
+    assert_eq!(sent, expected, "{text}");
+    let skipped: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" SKIP LOGTOJSON: the line does not match"))
+        .collect();
+    assert_eq!(skipped.len(), 2, "{text}");
+    assert!(text.contains("7 record(s) would be sent"), "{text}");
+    assert!(!cp.exists(), "preview touched the checkpoint file");
+
+    // Standard input, with a header line and a multi-line start pattern.
+    let cfg2 = write(
+        dir.path(),
+        "agent2.json",
+        r#"{ "flows": [{ "filePattern": "/nonexistent/*.log", "kinesisStream": "s", "skipHeaderLines": 1,
+             "multiLineStartPattern": "\\[\\d{4}" }] }"#,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kinetail"))
+        .args(["preview", "--stdin", "-c", &cfg2])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"header\n[2024] one\n  at x\n[2025] two\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("@0..7 SKIP header line (skipHeaderLines)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("@7..25 SEND [2024] one\\n  at x\\n"),
+        "{text}"
+    );
+    assert!(text.contains("@25..36 SEND [2025] two\\n"), "{text}");
+}

@@ -4,7 +4,9 @@
 //! fingerprint may be read again: those lines may arrive twice, never zero times).
 
 use kinetail::checkpoint::{Checkpoints, Fid};
-use kinetail::tail::{FilePattern, StartAt, TailOutput, TailSettings, TailStats, Tailer};
+use kinetail::tail::{
+    FilePattern, SplitSettings, StartAt, TailOutput, TailSettings, TailStats, Tailer,
+};
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -64,8 +66,14 @@ fn tailer(dir: &Path, glob: &str, cp: &Arc<Checkpoints>) -> Tailer {
         flow_id: format!("kinesis:s:{}/{glob}", dir.display()),
         pattern: FilePattern::new(dir, glob).unwrap(),
         start_at: StartAt::Beginning,
-        skip_header_lines: 0,
         max_record: 1 << 20,
+        split: SplitSettings {
+            skip_header_lines: 0,
+            multi_line_start: None,
+            multi_line_quiet: Duration::from_secs(1),
+            footer: None,
+            max_record: 1 << 20,
+        },
         poll_interval: Duration::from_millis(1),
         refresh_interval: Duration::ZERO,
         read_chunk: 256,

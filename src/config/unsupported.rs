@@ -24,31 +24,12 @@ impl AgentConfig {
                     "flow {id}: Firehose flows (deliveryStream) are not supported yet"
                 ));
             }
-            if flow.multi_line_start_pattern.is_some() {
-                out.push(format!(
-                    "flow {id}: multiLineStartPattern is not supported yet"
-                ));
-            }
-            if flow.file_footer_pattern.is_some() {
-                out.push(format!("flow {id}: fileFooterPattern is not supported yet"));
-            }
             for opt in &flow.data_processing_options {
-                let name = opt.name();
-                match opt {
-                    ProcessingOption::SingleLine { .. } | ProcessingOption::CsvToJson { .. } => {}
-                    ProcessingOption::UsingPluggin { .. } => {
-                        out.push(format!(
-                            "flow {id}: dataProcessingOptions {name} {JAVA_ONLY}"
-                        ));
-                    }
-                    ProcessingOption::LogToJson { .. }
-                    | ProcessingOption::AddMetadata { .. }
-                    | ProcessingOption::AddEc2Metadata { .. }
-                    | ProcessingOption::AddBrackets => {
-                        out.push(format!(
-                            "flow {id}: dataProcessingOptions {name} is not supported yet"
-                        ));
-                    }
+                if let ProcessingOption::UsingPluggin { .. } = opt {
+                    out.push(format!(
+                        "flow {id}: dataProcessingOptions {} {JAVA_ONLY}",
+                        opt.name()
+                    ));
                 }
             }
         }
@@ -72,7 +53,10 @@ mod tests {
     fn supported_config_has_no_messages() {
         assert!(unsupported(
             r#"{"flows": [{"filePattern": "/x/*.log", "kinesisStream": "s",
-                "dataProcessingOptions": [{"optionName": "SINGLELINE"}, {"optionName": "CSVTOJSON", "customFieldNames": ["a"]}]}]}"#
+                "multiLineStartPattern": "^\\S", "fileFooterPattern": "END",
+                "dataProcessingOptions": [{"optionName": "SINGLELINE"}, {"optionName": "CSVTOJSON", "customFieldNames": ["a"]},
+                  {"optionName": "LOGTOJSON", "logFormat": "SYSLOG"}, {"optionName": "ADDMETADATA", "metadata": {}},
+                  {"optionName": "ADDEC2METADATA"}, {"optionName": "ADDBRACKETS"}]}]}"#
         )
         .is_empty());
     }
@@ -103,12 +87,6 @@ mod tests {
                 "assumeRoleARN is not supported yet",
                 "userDefinedCredentialsProvider.classname loads Java classes and cannot be supported by kinetail",
                 "flow fh:d:/x/*.log: Firehose flows (deliveryStream) are not supported yet",
-                "flow kinesis:s:/x/*.log: multiLineStartPattern is not supported yet",
-                "flow kinesis:s:/x/*.log: fileFooterPattern is not supported yet",
-                "flow kinesis:s:/x/*.log: dataProcessingOptions LOGTOJSON is not supported yet",
-                "flow kinesis:s:/x/*.log: dataProcessingOptions ADDMETADATA is not supported yet",
-                "flow kinesis:s:/x/*.log: dataProcessingOptions ADDEC2METADATA is not supported yet",
-                "flow kinesis:s:/x/*.log: dataProcessingOptions ADDBRACKETS is not supported yet",
                 "flow kinesis:s:/x/*.log: dataProcessingOptions USINGPLUGGIN loads Java classes and cannot be supported by kinetail",
             ]
         );

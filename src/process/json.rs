@@ -85,6 +85,73 @@ where
     w.end_object();
 }
 
+/// Java's `Double.toString(d)`, as Jackson prints a `Double`.
+///
+/// The shortest decimal that reads back as `d` (Rust's `{:e}`, the JDK 19+ algorithm), laid
+/// out as Java does: plain `123.45` / `0.001` / `1.0` when `1e-3 <= |d| < 1e7`, otherwise
+/// `1.2345E-7` / `1.0E10`. JDK 18 and older occasionally print one more digit (JDK-4511638).
+pub fn java_double(d: f64) -> String {
+    if d.is_nan() {
+        return "NaN".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0.0" } else { "0.0" }.into();
+    }
+    // `{:e}` gives the shortest round-trip digits: `-1.2345e-7`, `1e22`.
+    let mut sci = format!("{:e}", d.abs());
+    if !sci.contains('.') {
+        // Java always prints two significant digits and then takes the two-digit decimal
+        // nearest the exact value, which only differs from `D.0` for subnormals
+        // (`Double.MIN_VALUE` is `4.9E-324`, not `5.0E-324`).
+        let two = format!("{:.1e}", d.abs());
+        if two.parse::<f64>().ok() == Some(d.abs()) {
+            sci = two;
+        }
+    }
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let mut digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    while digits.len() > 1 && digits.ends_with('0') {
+        digits.pop();
+    }
+    let mut out = String::with_capacity(digits.len() + 8);
+    if d < 0.0 {
+        out.push('-');
+    }
+    if (-3..7).contains(&exp) {
+        if exp < 0 {
+            out.push_str("0.");
+            for _ in 0..(-exp - 1) {
+                out.push('0');
+            }
+            out.push_str(&digits);
+        } else {
+            let int_len = exp as usize + 1;
+            if digits.len() <= int_len {
+                out.push_str(&digits);
+                for _ in digits.len()..int_len {
+                    out.push('0');
+                }
+                out.push_str(".0");
+            } else {
+                out.push_str(&digits[..int_len]);
+                out.push('.');
+                out.push_str(&digits[int_len..]);
+            }
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        out.push('.');
+        out.push_str(if digits.len() > 1 { &digits[1..] } else { "0" });
+        out.push('E');
+        out.push_str(&exp.to_string());
+    }
+    out
+}
+
 /// Streaming Jackson-compatible JSON writer over a caller-owned buffer.
 ///
 /// Calls must be well nested (`begin_*`/`end_*` in pairs, a `name` before each value inside an
@@ -297,14 +364,17 @@ impl<'a> JsonWriter<'a> {
 
     /// Any `serde_json::Value`, laid out by this writer (objects keep their key order).
     ///
-    /// Integers print like Java's `Integer`/`Long`/`BigInteger`. Floating-point numbers print
-    /// in serde_json's shortest form, which is not always Java's `Double.toString` (`1.0E10`).
+    /// Numbers print as Jackson prints what it parsed them into: integers as Java's
+    /// `Integer`/`Long`, floating-point numbers as `Double.toString` (see [`java_double`]).
     pub fn value(&mut self, value: &serde_json::Value) {
         use serde_json::Value;
         match value {
             Value::Null => self.null(),
             Value::Bool(b) => self.bool(*b),
-            Value::Number(n) => self.raw_value(&n.to_string()),
+            Value::Number(n) => match (n.is_f64(), n.as_f64()) {
+                (true, Some(f)) => self.raw_value(&java_double(f)),
+                _ => self.raw_value(&n.to_string()),
+            },
             Value::String(s) => self.string(s),
             Value::Array(items) => {
                 self.begin_array();
@@ -491,5 +561,50 @@ mod tests {
             w.name("x");
             w.end_object();
         });
+    }
+
+    /// Values checked against `Double.toString` on OpenJDK 17.
+    #[test]
+    fn doubles_print_like_java() {
+        for (d, want) in [
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1.0, "1.0"),
+            (100.0, "100.0"),
+            (1.5, "1.5"),
+            (-2.25, "-2.25"),
+            (0.1, "0.1"),
+            (0.001, "0.001"),
+            (0.0001, "1.0E-4"),
+            (0.0025, "0.0025"),
+            (1.5e-7, "1.5E-7"),
+            (9_999_999.0, "9999999.0"),
+            (9_999_999.5, "9999999.5"),
+            (1e7, "1.0E7"),
+            (1e10, "1.0E10"),
+            (123_456_789_012.5, "1.234567890125E11"),
+            (4.35, "4.35"),
+            (5e-324, "4.9E-324"),
+            (1.797_693_134_862_315_7e308, "1.7976931348623157E308"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ] {
+            assert_eq!(java_double(d), want, "{d:e}");
+        }
+        // JDK 19+ prints the shortest form; JDK 17 prints 9.999999999999999E22 here.
+        assert_eq!(java_double(1e23), "1.0E23");
+    }
+
+    #[test]
+    fn value_prints_numbers_as_jackson_reads_them() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"[1, 0, 1.0, 1E2, 2.5e-3, 1e10, 9223372036854775807, -9223372036854775808]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            render(JsonFormat::Compact, |w| w.value(&v)),
+            "[1,0,1.0,100.0,0.0025,1.0E10,9223372036854775807,-9223372036854775808]"
+        );
     }
 }

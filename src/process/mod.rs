@@ -6,10 +6,20 @@
 //! past it); a converter throwing makes the whole record fall back to its ORIGINAL raw bytes.
 //! Output must be byte-identical to the Java agent's, which is why decoding ([`utf8`]),
 //! splitting ([`java_split`]), regexes ([`regex`]) and JSON ([`json`]) each mimic the JVM.
+//!
+//! Converters: [`singleline`], [`csvtojson`], [`logtojson`] (patterns in [`logformats`]),
+//! [`addmetadata`], [`addbrackets`], [`ec2metadata`] (with its [`imds`] client). USINGPLUGGIN
+//! (a Java class loaded into the agent) never will be.
 
+pub mod addbrackets;
+pub mod addmetadata;
 pub mod csvtojson;
+pub mod ec2metadata;
+pub mod imds;
 pub mod java_split;
 pub mod json;
+pub mod logformats;
+pub mod logtojson;
 pub mod regex;
 pub mod singleline;
 pub mod utf8;
@@ -19,7 +29,7 @@ use std::cell::RefCell;
 use crate::config::ProcessingOption;
 
 use self::java_split::SplitError;
-pub use self::regex::RegexError;
+pub use self::regex::{full_match, looking_at, FullMatch, LookingAt, MatchError, RegexError};
 
 /// One converter of a chain.
 pub trait Converter: Send + Sync {
@@ -29,6 +39,10 @@ pub trait Converter: Send + Sync {
     /// Convert `input` (one record) by appending the result to `out`, which the caller has
     /// cleared; `Ok(false)` means "skip this record".
     fn convert(&self, input: &[u8], out: &mut Vec<u8>) -> Result<bool, ConvertError>;
+
+    /// Waits up to `timeout` for what the converter needs from outside (instance metadata);
+    /// called once per flow before the first record, off the async runtime.
+    fn wait_ready(&self, _timeout: std::time::Duration) {}
 }
 
 /// Why a converter failed on one record (the record is then sent raw).
@@ -54,9 +68,28 @@ pub enum ProcessError {
         #[source]
         source: RegexError,
     },
+    /// The option's parameters contradict each other (the Java agent fails at start-up too).
+    #[error("{option}: {message}")]
+    Invalid {
+        /// The `optionName`.
+        option: &'static str,
+        /// What is wrong, in the Java agent's words where it has any.
+        message: String,
+    },
     /// The option is not implemented (yet).
     #[error("dataProcessingOptions: {0} is not supported")]
     Unsupported(&'static str),
+    /// The option loads Java code into the Java agent's JVM, which kinetail can never do.
+    #[error(
+        "dataProcessingOptions: {option} loads the Java class {class_name:?} into the Java \
+         agent's JVM; kinetail runs no Java code, so this option can never be supported"
+    )]
+    JavaOnly {
+        /// The `optionName`.
+        option: &'static str,
+        /// `className`.
+        class_name: String,
+    },
 }
 
 /// What to do with one record after the chain ran.
@@ -66,8 +99,8 @@ pub enum Outcome {
     Unchanged,
     /// Send the bytes written to `out`.
     Converted,
-    /// A converter skipped the record: send nothing, but the checkpoint still advances past it.
-    Skipped,
+    /// A converter (named) skipped the record: send nothing, but the checkpoint still advances past it.
+    Skipped(&'static str),
     /// A converter failed: send the ORIGINAL raw record and count a processing error.
     Failed(String),
 }
@@ -115,7 +148,41 @@ impl Chain {
                         },
                     )?,
                 ),
-                other => return Err(ProcessError::Unsupported(other.name())),
+                ProcessingOption::LogToJson {
+                    log_format,
+                    match_pattern,
+                    custom_field_names,
+                    json_format,
+                } => Box::new(logtojson::LogToJson::new(
+                    *log_format,
+                    match_pattern.as_deref(),
+                    custom_field_names.as_deref(),
+                    *json_format,
+                )?),
+                ProcessingOption::AddMetadata {
+                    metadata,
+                    timestamp,
+                    json_format,
+                } => Box::new(addmetadata::AddMetadata::new(
+                    metadata,
+                    *timestamp,
+                    *json_format,
+                )),
+                ProcessingOption::AddBrackets => Box::new(addbrackets::AddBrackets),
+                ProcessingOption::AddEc2Metadata {
+                    metadata_ttl_secs,
+                    json_format,
+                    ..
+                } => Box::new(ec2metadata::AddEc2Metadata::new(
+                    std::time::Duration::from_secs(*metadata_ttl_secs),
+                    *json_format,
+                )),
+                ProcessingOption::UsingPluggin { class_name } => {
+                    return Err(ProcessError::JavaOnly {
+                        option: option.name(),
+                        class_name: class_name.clone(),
+                    })
+                }
             };
             converters.push(converter);
         }
@@ -127,6 +194,13 @@ impl Chain {
     /// A chain of already built converters.
     pub fn from_converters(converters: Vec<Box<dyn Converter>>) -> Chain {
         Chain { converters }
+    }
+
+    /// Waits (bounded) until every converter has what it needs, e.g. the first instance metadata.
+    pub fn wait_ready(&self, timeout: std::time::Duration) {
+        for c in &self.converters {
+            c.wait_ready(timeout);
+        }
     }
 
     /// No converters: every record is sent unchanged.
@@ -199,7 +273,7 @@ fn finish(
         Ok(true) => Outcome::Converted,
         Ok(false) => {
             out.clear();
-            Outcome::Skipped
+            Outcome::Skipped(converter.name())
         }
         Err(e) => {
             out.clear();
@@ -321,7 +395,7 @@ mod tests {
         ] {
             assert_eq!(
                 run(&fakes(tags), b"x"),
-                (Outcome::Skipped, String::new()),
+                (Outcome::Skipped("SKIP"), String::new()),
                 "{tags:?}"
             );
         }
@@ -346,23 +420,117 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_options_are_rejected_by_name() {
-        let err = Chain::new(&[
+    fn java_only_options_are_rejected_by_name() {
+        let err = Chain::new(&[ProcessingOption::UsingPluggin {
+            class_name: "com.example.MyConverter".into(),
+        }])
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(
+            err,
+            ProcessError::JavaOnly {
+                option: "USINGPLUGGIN",
+                ..
+            }
+        ));
+        assert!(msg.contains("com.example.MyConverter"), "{msg}");
+        assert!(msg.contains("Java class"), "{msg}");
+        assert!(msg.contains("never be supported"), "{msg}");
+    }
+
+    #[test]
+    fn every_other_option_builds() {
+        let chain = Chain::new(&[
             single_line(false),
+            csv(&["a"], ","),
+            ProcessingOption::LogToJson {
+                log_format: LogFormat::Syslog,
+                match_pattern: None,
+                custom_field_names: None,
+                json_format: JsonFormat::PrettyPrint,
+            },
+            ProcessingOption::AddMetadata {
+                metadata: serde_json::json!({"k": "v"}),
+                timestamp: false,
+                json_format: JsonFormat::Compact,
+            },
+            ProcessingOption::AddBrackets,
+        ])
+        .unwrap();
+        assert_eq!(
+            format!("{chain:?}"),
+            r#"["SINGLELINE", "CSVTOJSON", "LOGTOJSON", "ADDMETADATA", "ADDBRACKETS"]"#
+        );
+    }
+
+    #[test]
+    fn logtojson_then_addmetadata_then_addbrackets() {
+        let chain = Chain::new(&[
             ProcessingOption::LogToJson {
                 log_format: LogFormat::Syslog,
                 match_pattern: None,
                 custom_field_names: None,
                 json_format: JsonFormat::Compact,
             },
+            ProcessingOption::AddMetadata {
+                metadata: serde_json::json!({"env": "prod"}),
+                timestamp: false,
+                json_format: JsonFormat::Compact,
+            },
+            ProcessingOption::AddBrackets,
         ])
-        .unwrap_err();
-        assert!(
-            matches!(err, ProcessError::Unsupported("LOGTOJSON")),
-            "{err}"
+        .unwrap();
+        assert_eq!(
+            run(&chain, b"Mar 12 12:01:02 server4 snort: hi\n"),
+            (
+                Outcome::Converted,
+                "{{\"metadata\":{\"env\":\"prod\"},\"data\":\"{\\\"timestamp\\\":\\\"Mar 12 12:01:02\\\",\\\"hostname\\\":\\\"server4\\\",\\\"program\\\":\\\"snort\\\",\\\"processid\\\":null,\\\"message\\\":\\\"hi\\\"}\"}\n}"
+                    .into()
+            )
         );
-        let err = Chain::new(&[ProcessingOption::AddBrackets]).unwrap_err();
-        assert!(matches!(err, ProcessError::Unsupported("ADDBRACKETS")));
+        // A line LOGTOJSON does not match is skipped by the whole chain.
+        assert_eq!(
+            run(&chain, b"garbage\n"),
+            (Outcome::Skipped("LOGTOJSON"), String::new())
+        );
+    }
+
+    /// `AbstractParserTest.testConvertingMultiLineDataFromRealLog` in miniature: frame
+    /// `pretty_printed_json` with `multiLineStartPattern` `"    \\{"` (Java `lookingAt`, the
+    /// first line of a record never tested) after 2 header lines, then SINGLELINE.
+    #[test]
+    fn multi_line_framing_then_singleline() {
+        let input = include_str!("../../tests/fixtures/pretty_printed_json");
+        let want = include_str!("../../tests/fixtures/parsed_singleline_json");
+        let start = looking_at(r"    \{").unwrap();
+        let mut records: Vec<String> = Vec::new();
+        for line in input.split_inclusive('\n').skip(2) {
+            match records.last_mut() {
+                Some(record) if !start.is_match(line) => record.push_str(line),
+                _ => records.push(line.to_string()),
+            }
+        }
+        let chain = Chain::new(&[single_line(false)]).unwrap();
+        let mut got = String::new();
+        for record in &records {
+            let (outcome, out) = run(&chain, record.as_bytes());
+            assert_eq!(outcome, Outcome::Converted);
+            got.push_str(&out);
+        }
+        assert_eq!(records.len(), 3);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn logtojson_errors_name_the_option() {
+        let err = Chain::new(&[ProcessingOption::LogToJson {
+            log_format: LogFormat::CommonApacheLog,
+            match_pattern: Some("([a-".into()),
+            custom_field_names: Some(vec!["a".into()]),
+            json_format: JsonFormat::Compact,
+        }])
+        .unwrap_err();
+        assert!(err.to_string().starts_with("LOGTOJSON: "), "{err}");
     }
 
     #[test]
@@ -397,6 +565,89 @@ mod tests {
             );
         }
         assert_eq!(out.as_ptr(), ptr, "no reallocation of the caller's buffer");
+    }
+
+    type LogConverters = (Vec<logtojson::LogToJson>, logtojson::LogToJson);
+
+    /// Every built-in log format plus a custom pattern that matches anything, COMPACT and
+    /// PRETTYPRINT, compiled once for all proptest cases.
+    fn log_converters() -> &'static [LogConverters; 2] {
+        static CONVERTERS: std::sync::OnceLock<[LogConverters; 2]> = std::sync::OnceLock::new();
+        CONVERTERS.get_or_init(|| {
+            [JsonFormat::Compact, JsonFormat::PrettyPrint].map(|format| {
+                let built_in = [
+                    LogFormat::CommonApacheLog,
+                    LogFormat::CombinedApacheLog,
+                    LogFormat::ApacheErrorLog,
+                    LogFormat::Syslog,
+                    LogFormat::Rfc3339Syslog,
+                ]
+                .map(|f| logtojson::LogToJson::new(f, None, None, format).unwrap())
+                .into();
+                let custom = logtojson::LogToJson::new(
+                    LogFormat::Syslog,
+                    Some(r"(?s)(.*?)(\s*)([\d\-:]+)?(.*)"),
+                    Some(&["a".into(), "b".into(), "c".into(), "d".into()]),
+                    format,
+                )
+                .unwrap();
+                (built_in, custom)
+            })
+        })
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes (biased towards log-like text) through every new converter: no
+        /// panic, UTF-8 output, valid JSON where JSON is produced, one trailing `\n`.
+        #[test]
+        fn new_converters_take_any_bytes(
+            record in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::u8::ANY,
+                    proptest::sample::select(b" -\"[]:/.0123456789aZ\n\r\t\\".to_vec()),
+                ],
+                0..300,
+            ),
+            pretty in proptest::bool::ANY,
+        ) {
+            let (built_in, custom) = &log_converters()[usize::from(pretty)];
+            let mut out = Vec::new();
+            for c in built_in {
+                out.clear();
+                if c.convert(&record, &mut out).unwrap() {
+                    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                    proptest::prop_assert!(v.is_object());
+                    proptest::prop_assert!(out.ends_with(b"\n"));
+                }
+            }
+            out.clear();
+            proptest::prop_assert!(custom.convert(&record, &mut out).unwrap());
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let decoded = utf8::decode(&record);
+            let line = decoded.strip_suffix('\n').unwrap_or(&decoded);
+            let joined: String = ["a", "b", "c", "d"]
+                .iter()
+                .map(|k| v[k].as_str().unwrap_or_default())
+                .collect();
+            proptest::prop_assert_eq!(joined, line);
+
+            let format = if pretty { JsonFormat::PrettyPrint } else { JsonFormat::Compact };
+            let meta = serde_json::json!({"k": [1, {"x": null}], "e": {}});
+            let c = addmetadata::AddMetadata::new(&meta, true, format);
+            out.clear();
+            proptest::prop_assert!(c.convert(&record, &mut out).unwrap());
+            proptest::prop_assert!(out.ends_with(b"\n"));
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            proptest::prop_assert_eq!(v["data"].as_str(), Some(line));
+            proptest::prop_assert_eq!(&v["metadata"], &meta);
+
+            out.clear();
+            proptest::prop_assert!(addbrackets::AddBrackets.convert(&record, &mut out).unwrap());
+            let mut want = b"{".to_vec();
+            want.extend_from_slice(decoded.as_bytes());
+            want.push(b'}');
+            proptest::prop_assert_eq!(out, want);
+        }
     }
 
     #[test]

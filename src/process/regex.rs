@@ -22,11 +22,26 @@
 //!   atom (`{2}a` repeats nothing) and back-references to groups that do not exist (never
 //!   match); `*+?` without an atom are errors ("Dangling meta character"), as in Java.
 //!
-//! Checked against a JVM (OpenJDK 17) on random patterns and texts. Known remaining
-//! differences: Unicode blocks (`\p{InGreek}`) are rejected at start-up, `(?iu)` uses
-//! fancy-regex's case folding, Java's odd nested-class negation rules are not reproduced,
-//! `\R` backtracks as in Java 9+, and fancy-regex gives up a pathological backtracking search
-//! (an error, so the record is sent raw) where Java would run on.
+//! [`full_match`] and [`looking_at`] wrap the translation in `\A(?:...)\z` / `\A(?:...)` to get
+//! `Matcher.matches()` / `Matcher.lookingAt()`; the backtracking order is kept, so the groups
+//! of a match are Java's.
+//!
+//! Checked against a JVM (OpenJDK 17): random patterns and texts, and the recorded cases of
+//! `tests/fixtures/java_regex_oracle.jsonl` (the agent's own patterns, documentation examples
+//! and common log patterns, made by `oracle/regex_cases.py`).
+//!
+//! Refused at compile time, with the position, although Java accepts them: Unicode blocks
+//! (`\p{InGreek}`, `\p{block=...}`, `\p{blk=...}`), and the Java 9+ `\X`, `\b{g}` and
+//! `\N{name}`. Known remaining differences: `(?iu)` uses fancy-regex's case folding; Java's
+//! odd nested-class negation rules are not reproduced; `\R` backtracks as in Java 9+; `\b` is
+//! fancy-regex's Unicode word boundary (JDK 8-18 use `isLetterOrDigit` + `_`, which differs
+//! for a few non-ASCII categories such as `Nl` and `Mn`; JDK 19+ use ASCII); a repeated group
+//! whose body can match empty (`(a?)+`) reports another iteration's text than Java, which
+//! keeps the empty last one; JDK 17 property names it does not know but fancy-regex does
+//! (`\p{IsEmoji}`) are accepted; and fancy-regex gives up a pathological backtracking search
+//! where Java would run on: [`compile`] users get an error (the record is sent raw),
+//! [`LookingAt::is_match`] / [`FullMatch::is_match`] answer "no match" (their `try_` forms
+//! report it).
 
 use std::fmt;
 
@@ -98,7 +113,14 @@ fn build(pattern: &str, t: &Translator<'_>) -> Result<fancy_regex::Regex, RegexE
     fancy_regex::Regex::new(&t.out).map_err(|e| {
         let (pos, message) = match &e {
             fancy_regex::Error::ParseError(p, inner) => (Some(t.source_pos(*p)), inner.to_string()),
-            other => (None, other.to_string()),
+            // Valid syntax that does not fit the engine's size limits: a big `{n}`, as a rule.
+            other => match t.big_repeat {
+                Some((_, at)) => (
+                    Some(at),
+                    format!("the repetition makes the pattern too big to compile ({other})"),
+                ),
+                None => (None, other.to_string()),
+            },
         };
         RegexError {
             pattern: pattern.to_string(),
@@ -111,6 +133,135 @@ fn build(pattern: &str, t: &Translator<'_>) -> Result<fancy_regex::Regex, RegexE
 /// Rewrite a Java pattern into fancy-regex syntax with the same meaning.
 pub fn translate(pattern: &str) -> Result<String, RegexError> {
     Translator::run(pattern, false).map(|t| t.out)
+}
+
+/// A Java regex used like `Matcher.lookingAt()`: it must match at the start of the text but
+/// need not reach its end (how `multiLineStartPattern` tests each line).
+#[derive(Debug, Clone)]
+pub struct LookingAt {
+    source: String,
+    regex: fancy_regex::Regex,
+}
+
+/// A Java regex used like `Matcher.matches()`: it must match the whole text.
+#[derive(Debug, Clone)]
+pub struct FullMatch {
+    source: String,
+    regex: fancy_regex::Regex,
+    groups: usize,
+}
+
+/// A search that fancy-regex gave up (its backtracking limit), where Java would have run on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("regular expression {pattern:?} gave up: {message}")]
+pub struct MatchError {
+    /// The pattern as configured.
+    pub pattern: String,
+    /// What fancy-regex reported.
+    pub message: String,
+}
+
+/// Compile `pattern` for Java's `Matcher.lookingAt()` (anchored at the start only).
+pub fn looking_at(pattern: &str) -> Result<LookingAt, RegexError> {
+    let regex = compile_anchored(pattern, Flags::default(), false)?;
+    Ok(LookingAt {
+        source: pattern.to_string(),
+        regex,
+    })
+}
+
+/// Compile `pattern` for Java's `Matcher.matches()`, with `Pattern.MULTILINE` when `multiline`.
+pub fn full_match(pattern: &str, multiline: bool) -> Result<FullMatch, RegexError> {
+    let flags = Flags {
+        multiline,
+        ..Flags::default()
+    };
+    let regex = compile_anchored(pattern, flags, true)?;
+    let groups = regex.captures_len().saturating_sub(1);
+    Ok(FullMatch {
+        source: pattern.to_string(),
+        regex,
+        groups,
+    })
+}
+
+/// Wrap the translation in `\A(?:...)` (and `\z` for a full match), keeping error positions.
+fn compile_anchored(
+    pattern: &str,
+    flags: Flags,
+    to_end: bool,
+) -> Result<fancy_regex::Regex, RegexError> {
+    const OPEN: &str = r"\A(?:";
+    let mut t = Translator::run_with(pattern, false, flags)?;
+    let mut out = String::with_capacity(t.out.len() + OPEN.len() + 3);
+    out.push_str(OPEN);
+    out.push_str(&t.out);
+    out.push_str(if to_end { r")\z" } else { ")" });
+    t.out = out;
+    for entry in &mut t.map {
+        entry.0 += OPEN.len();
+    }
+    build(pattern, &t)
+}
+
+fn run_error(pattern: &str, e: fancy_regex::Error) -> MatchError {
+    MatchError {
+        pattern: pattern.to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl LookingAt {
+    /// Whether a prefix of `text` matches; a search fancy-regex gives up counts as no match.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.try_is_match(text).unwrap_or(false)
+    }
+
+    /// Whether a prefix of `text` matches, or why the search was given up.
+    pub fn try_is_match(&self, text: &str) -> Result<bool, MatchError> {
+        self.regex
+            .is_match(text)
+            .map_err(|e| run_error(self.pattern(), e))
+    }
+
+    /// The Java pattern as configured.
+    pub fn pattern(&self) -> &str {
+        &self.source
+    }
+}
+
+impl FullMatch {
+    /// Whether all of `text` matches; a search fancy-regex gives up counts as no match.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.try_is_match(text).unwrap_or(false)
+    }
+
+    /// Whether all of `text` matches, or why the search was given up.
+    pub fn try_is_match(&self, text: &str) -> Result<bool, MatchError> {
+        self.regex
+            .is_match(text)
+            .map_err(|e| run_error(self.pattern(), e))
+    }
+
+    /// The groups of a whole-text match (group 0 is the text), `None` when it does not match.
+    pub fn captures<'t>(
+        &self,
+        text: &'t str,
+    ) -> Result<Option<fancy_regex::Captures<'t, str>>, MatchError> {
+        self.regex
+            .captures(text)
+            .map_err(|e| run_error(self.pattern(), e))
+    }
+
+    /// Java's `Matcher.groupCount()`: capturing groups in the pattern, named ones included.
+    pub fn group_count(&self) -> usize {
+        self.groups
+    }
+
+    /// The Java pattern as configured.
+    pub fn pattern(&self) -> &str {
+        &self.source
+    }
 }
 
 fn char_index(s: &str, byte: usize) -> usize {
@@ -158,6 +309,10 @@ struct Translator<'p> {
     g_never: bool,
     /// Capturing groups opened so far (Java resolves `\12` against this count).
     groups: usize,
+    /// Names of the named groups so far: Java refuses a name defined twice.
+    names: Vec<&'p str>,
+    /// The biggest counted repetition and where it is in the source.
+    big_repeat: Option<(i32, usize)>,
     /// The previous element can take a quantifier (Java: an atom was just parsed).
     can_quantify: bool,
     /// Where the last atom starts in `out`, and whether it is zero-width (an assertion or a
@@ -201,17 +356,23 @@ fn other_case(c: char) -> char {
 
 impl<'p> Translator<'p> {
     fn run(src: &'p str, g_never: bool) -> Result<Translator<'p>, RegexError> {
+        Translator::run_with(src, g_never, Flags::default())
+    }
+
+    fn run_with(src: &'p str, g_never: bool, flags: Flags) -> Result<Translator<'p>, RegexError> {
         let mut t = Translator {
             src,
             pos: 0,
             out: String::with_capacity(src.len() + 16),
             map: Vec::new(),
-            flags: Flags::default(),
+            flags,
             saved: Vec::new(),
             positional: false,
             has_g: false,
             g_never,
             groups: 0,
+            names: Vec::new(),
+            big_repeat: None,
             can_quantify: false,
             atom_start: 0,
             atom_zero_width: false,
@@ -307,13 +468,14 @@ impl<'p> Translator<'p> {
                 ')' => {
                     self.bump();
                     self.out.push(')');
-                    if let Some(g) = self.saved.pop() {
-                        self.flags = g.flags;
-                        atom_start = g.start;
-                        // Empty or assertion-only groups are zero-width too.
-                        self.zero_width = g.lookaround || !self.width_seen;
-                        self.width_seen = g.outer_width_seen;
-                    }
+                    let Some(g) = self.saved.pop() else {
+                        return Err(self.err(self.pos - 1, "Unmatched closing ')'"));
+                    };
+                    self.flags = g.flags;
+                    atom_start = g.start;
+                    // Empty or assertion-only groups are zero-width too.
+                    self.zero_width = g.lookaround || !self.width_seen;
+                    self.width_seen = g.outer_width_seen;
                 }
                 '|' => {
                     self.bump();
@@ -460,6 +622,14 @@ impl<'p> Translator<'p> {
         }
     }
 
+    /// Remember the biggest counted repetition: the likely culprit when the compiled program
+    /// outgrows fancy-regex's size limits (an error that carries no position).
+    fn note_repeat(&mut self, count: i32, at: usize) {
+        if self.big_repeat.is_none_or(|(c, _)| count > c) {
+            self.big_repeat = Some((count, at));
+        }
+    }
+
     /// `{n}`, `{n,}`, `{n,m}`: Java rejects any other `{`. Written out only if `keep`.
     fn bounded_repeat(&mut self, keep: bool) -> Result<(), RegexError> {
         let start = self.pos;
@@ -474,16 +644,31 @@ impl<'p> Translator<'p> {
         if digits == 0 {
             return Err(self.err(start, "Illegal repetition"));
         }
+        let min: Option<i32> = body[1..].parse().ok();
+        if min.is_none() {
+            return Err(self.err(start, "Illegal repetition range"));
+        }
         if self.peek() == Some(',') {
             self.bump();
             body.push(',');
+            let max_start = body.len();
             while let Some(c @ '0'..='9') = self.peek() {
                 self.bump();
                 body.push(c);
             }
+            if body.len() > max_start {
+                let max: Option<i32> = body[max_start..].parse().ok();
+                match (min, max) {
+                    (Some(lo), Some(hi)) if hi >= lo => self.note_repeat(hi, start),
+                    _ => return Err(self.err(self.pos, "Illegal repetition range")),
+                }
+            }
         }
         if self.peek() != Some('}') {
             return Err(self.err(start, "Unclosed counted closure"));
+        }
+        if let Some(lo) = min {
+            self.note_repeat(lo, start);
         }
         self.bump();
         body.push('}');
@@ -547,6 +732,13 @@ impl<'p> Translator<'p> {
                         self.err(name_start, "named capturing group is missing trailing '>'")
                     );
                 }
+                if self.names.contains(&name) {
+                    return Err(self.err(
+                        name_start,
+                        format!("Named capturing group <{name}> is already defined"),
+                    ));
+                }
+                self.names.push(name);
                 self.bump();
                 self.out.push_str("(?<");
                 self.out.push_str(name);
@@ -799,6 +991,24 @@ impl<'p> Translator<'p> {
                 self.has_g = true;
                 self.out.push_str(if self.g_never { "(?!)" } else { r"\G" });
             }
+            'b' if !in_class && self.peek() == Some('{') => {
+                return Err(self.err(
+                    start,
+                    "\\b{g} (grapheme cluster boundary, Java 9+) is not supported by kinetail",
+                ));
+            }
+            'X' if !in_class => {
+                return Err(self.err(
+                    start,
+                    "\\X (grapheme cluster, Java 9+) is not supported by kinetail",
+                ));
+            }
+            'N' if self.peek() == Some('{') => {
+                return Err(self.err(
+                    start,
+                    "\\N{name} (named character, Java 9+) is not supported by kinetail; use \\x{hex} or \\uXXXX",
+                ));
+            }
             'b' | 'B' | 'A' | 'z' if !in_class => {
                 self.positional = true;
                 self.zero_width = true;
@@ -912,6 +1122,29 @@ impl<'p> Translator<'p> {
             self.out.push(']');
             return Ok(());
         }
+        if name == "all" {
+            // Any code point; `\P{all}` matches nothing.
+            self.out.push_str(if negated {
+                NEVER
+            } else {
+                r"[\x{0}-\x{10FFFF}]"
+            });
+            return Ok(());
+        }
+        let block = name
+            .strip_prefix("In")
+            .filter(|b| !b.is_empty())
+            .or_else(|| {
+                name.split_once('=')
+                    .filter(|(k, _)| matches!(*k, "block" | "blk"))
+                    .map(|(_, b)| b)
+            });
+        if let Some(block) = block {
+            return Err(self.err(
+                start,
+                format!("Unicode blocks (\\p{{{name}}}: block {block}) are not supported by kinetail; use a script (\\p{{Is{block}}}) or an explicit range"),
+            ));
+        }
         match posix {
             Some(p) if !self.flags.unicode_class => {
                 if in_class {
@@ -937,6 +1170,12 @@ impl<'p> Translator<'p> {
                 } else {
                     name
                 };
+                let property = format!(r"\p{{{name}}}");
+                if fancy_regex::Regex::new(&property).is_err() {
+                    return Err(
+                        self.err(start, format!("Unknown character property name {{{name}}}"))
+                    );
+                }
                 self.out.push_str(if negated { r"\P{" } else { r"\p{" });
                 self.out.push_str(name);
                 self.out.push('}');
@@ -945,8 +1184,20 @@ impl<'p> Translator<'p> {
         Ok(())
     }
 
-    /// `self.pos` is at `[`.
+    /// `self.pos` is at `[`: a whole class, checked on its own so that a bad range or set
+    /// operation is reported at its position rather than somewhere in the whole pattern.
     fn class(&mut self) -> Result<(), RegexError> {
+        let start = self.pos;
+        let out_start = self.out.len();
+        self.class_items()?;
+        if fancy_regex::Regex::new(&self.out[out_start..]).is_err() {
+            return Err(self.err(start, "Illegal character range or class"));
+        }
+        Ok(())
+    }
+
+    /// `self.pos` is at `[`.
+    fn class_items(&mut self) -> Result<(), RegexError> {
         let start = self.pos;
         self.bump();
         self.out.push('[');
@@ -973,7 +1224,7 @@ impl<'p> Translator<'p> {
                     self.out.push(']');
                     return Ok(());
                 }
-                '[' => self.class()?,
+                '[' => self.class_items()?,
                 '\\' => {
                     self.escape(true)?;
                 }
@@ -1240,5 +1491,294 @@ mod tests {
         assert!(compile(r"\0").is_err());
         assert!(compile(r"\x{110000}").is_err());
         assert!(compile(r"\uD800").is_err());
+    }
+}
+
+#[cfg(test)]
+mod anchored_tests {
+    use super::*;
+
+    #[test]
+    fn looking_at_is_anchored_at_the_start_only() {
+        let la = looking_at(r"\[SEQUENCE=").unwrap();
+        assert!(la.is_match("[SEQUENCE=1] started\n"));
+        assert!(la.is_match("[SEQUENCE="));
+        assert!(!la.is_match(" [SEQUENCE=1]\n"));
+        assert!(!la.is_match("x[SEQUENCE=1]"));
+        assert!(!la.is_match(""));
+        assert_eq!(la.pattern(), r"\[SEQUENCE=");
+        // `AbstractParserTest.testConvertingMultiLineDataFromRealLog`.
+        let la = looking_at(r"    \{").unwrap();
+        assert!(la.is_match("    {\n"));
+        assert!(la.is_match("    {\"a\": 1},\n"));
+        assert!(!la.is_match("   {\n"));
+        assert!(!la.is_match("\t{\n"));
+        assert!(!la.is_match("     {\n"), "a fifth space is not the brace");
+        let la = looking_at("^[0-9]{4}-[0-9]{2}-[0-9]{2}").unwrap();
+        assert!(la.is_match("2024-05-01 10:00:00 INFO x\n"));
+        assert!(!la.is_match("\tat com.example.Foo(Foo.java:1)\n"));
+        assert!(
+            !la.is_match("\u{0663}024-05-01"),
+            "\\d-like ranges stay ASCII"
+        );
+    }
+
+    #[test]
+    fn looking_at_follows_java_on_alternation_and_dollar() {
+        // Java tries alternatives in order, but any one of them that matches a prefix will do.
+        let la = looking_at("ab|a").unwrap();
+        assert!(la.is_match("ax"));
+        let la = looking_at("a|(?:b|c)d").unwrap();
+        assert!(la.is_match("cd"));
+        assert!(
+            !la.is_match("xa"),
+            "the alternation stays inside the anchor"
+        );
+        // `$` matches before a final line terminator, as the framing lines keep theirs.
+        let la = looking_at("abc$").unwrap();
+        assert!(la.is_match("abc\n"));
+        assert!(la.is_match("abc\r\n"));
+        assert!(!la.is_match("abc\nx"));
+        let la = looking_at(r"\S").unwrap();
+        assert!(la.is_match("x\n"));
+        assert!(!la.is_match(" x\n"));
+        assert!(!la.is_match("\n"));
+    }
+
+    #[test]
+    fn full_match_needs_the_whole_text() {
+        let fm = full_match(r"(\w+)=(\d+)", false).unwrap();
+        assert_eq!(fm.group_count(), 2);
+        assert!(fm.is_match("a=1"));
+        assert!(!fm.is_match("a=1 "));
+        assert!(!fm.is_match(" a=1"));
+        assert!(
+            !fm.is_match("a=1\n"),
+            "unlike `$`, matches() does not skip a final newline"
+        );
+        let caps = fm.captures("key=42").unwrap().unwrap();
+        assert_eq!(caps.get(1).map(|m| m.as_str()), Some("key"));
+        assert_eq!(caps.get(2).map(|m| m.as_str()), Some("42"));
+        assert!(fm.captures("key=x").unwrap().is_none());
+        // Lazy quantifiers still have to reach the end.
+        let fm = full_match(r#""(.+?)""#, false).unwrap();
+        let caps = fm.captures(r#""a" "b""#).unwrap().unwrap();
+        assert_eq!(caps.get(1).map(|m| m.as_str()), Some(r#"a" "b"#));
+        let fm = full_match("a|ab", false).unwrap();
+        assert!(fm.is_match("ab"), "backtracks into the second alternative");
+        let fm = full_match(".*", false).unwrap();
+        assert!(!fm.is_match("a\rb"));
+        assert!(fm.is_match(""));
+        let fm = full_match("(?s).*", false).unwrap();
+        assert!(fm.is_match("a\r\nb"));
+    }
+
+    #[test]
+    fn full_match_multiline_is_java_pattern_multiline() {
+        let fm = full_match("^a$\n^b$", true).unwrap();
+        assert!(fm.is_match("a\nb"));
+        let fm = full_match("^a$\n^b$", false).unwrap();
+        assert!(!fm.is_match("a\nb"));
+        let fm = full_match("(?-m)^a$\n^b$", true).unwrap();
+        assert!(!fm.is_match("a\nb"), "(?-m) turns it off again");
+        let fm = full_match(r"(?s).*^ERROR.*", true).unwrap();
+        assert!(fm.is_match("INFO ok\nERROR boom\nmore"));
+        assert!(!fm.is_match("INFO ok\nWARN ERROR"));
+    }
+
+    #[test]
+    fn possessive_atomic_lookaround_and_backreferences() {
+        assert!(!full_match("a*+a", false).unwrap().is_match("aaa"));
+        assert!(full_match("(?>a+)b", false).unwrap().is_match("aab"));
+        assert!(!full_match("(?>a|ab)c", false).unwrap().is_match("abc"));
+        assert!(full_match(r"\w+(?=:).*", false).unwrap().is_match("key: v"));
+        assert!(full_match(r#"(?<!\\)".*"#, false).unwrap().is_match("\"x"));
+        assert!(full_match(r"(\w)\1", false).unwrap().is_match("zz"));
+        assert!(!full_match(r"(\w)\1", false).unwrap().is_match("zy"));
+        assert!(full_match(r"\p{Alpha}+", false).unwrap().is_match("abcXYZ"));
+        assert!(!full_match(r"\p{Alpha}+", false)
+            .unwrap()
+            .is_match("abc\u{e9}"));
+        assert!(full_match(r"[\d-\s:-]+", false)
+            .unwrap()
+            .is_match("2024-05-01 10:00:00"));
+        assert!(full_match(r"[\w\s]+", false).unwrap().is_match("a b_1"));
+        assert!(!full_match(r"[\w\s]+", false).unwrap().is_match("a-b"));
+    }
+
+    #[test]
+    fn a_search_that_gives_up_is_no_match_or_an_error() {
+        // A back-reference forces the backtracking engine, which has a step limit.
+        let fm = full_match(r"(a*)*\1b", false).unwrap();
+        let text = "a".repeat(40) + "c";
+        assert!(!fm.is_match(&text));
+        let e = fm.try_is_match(&text).unwrap_err();
+        assert_eq!(e.pattern, r"(a*)*\1b");
+        assert!(e.to_string().contains("gave up"), "{e}");
+        assert!(fm.captures(&text).is_err());
+        let la = looking_at(r"(a*)*\1b").unwrap();
+        assert!(!la.is_match(&text));
+        assert!(la.try_is_match(&text).is_err());
+    }
+
+    #[test]
+    fn errors_have_positions_in_the_java_pattern() {
+        for (pattern, position, what) in [
+            ("ab(", 2, "parenthesis"),
+            ("a)b", 1, "Unmatched closing ')'"),
+            (r"x\p{Foo}", 1, "Unknown character property name {Foo}"),
+            ("x[z-a]", 1, "Illegal character range"),
+            ("a{3,2}", 5, "Illegal repetition range"),
+            ("a{2147483648}", 1, "Illegal repetition range"),
+            ("(?<n>a)(?<n>b)", 10, "already defined"),
+            (r"ab\X", 2, "grapheme"),
+            (r"a\b{g}", 1, "grapheme"),
+            (r"\N{LATIN SMALL LETTER A}", 0, "named character"),
+            (r"a\p{InGreek}", 1, "Unicode blocks"),
+            (r"a\p{block=Greek}", 1, "Unicode blocks"),
+        ] {
+            for err in [
+                full_match(pattern, false).unwrap_err(),
+                looking_at(pattern).unwrap_err(),
+                compile(pattern).unwrap_err(),
+            ] {
+                assert_eq!(err.position, Some(position), "{pattern}: {err}");
+                assert!(err.message.contains(what), "{pattern}: {err}");
+                assert_eq!(err.pattern, pattern);
+            }
+        }
+    }
+
+    #[test]
+    fn p_all_is_any_character() {
+        assert!(full_match(r"\p{all}+", false)
+            .unwrap()
+            .is_match("a\n\u{1f600}"));
+        assert!(!full_match(r"\P{all}", false).unwrap().is_match("a"));
+        assert!(full_match(r"[\p{all}]", false).unwrap().is_match("\n"));
+    }
+}
+
+#[cfg(test)]
+mod java_oracle {
+    //! Every case of `tests/fixtures/java_regex_oracle.jsonl`: a Java pattern, a text and what
+    //! `java.util.regex` (OpenJDK 17) answered, recorded by `oracle/regex_cases.py`.
+    use super::*;
+
+    const CASES: &str = include_str!("../../tests/fixtures/java_regex_oracle.jsonl");
+
+    /// Java 9+ features and Unicode blocks: refused at start-up (see the module docs).
+    const REFUSED: &[&str] = &[
+        r"\p{InGreek}+",
+        r"\p{block=Greek}",
+        r"\p{blk=Greek}",
+        r"\N{LATIN SMALL LETTER A}",
+        r"\X",
+        r"\b{g}",
+    ];
+
+    /// JDK 17 does not know this property; fancy-regex does (JDK 21 does too).
+    const LENIENT: &[&str] = &[r"\p{IsEmoji}"];
+
+    /// A quantified group whose body can match empty: Java reports the empty last iteration.
+    const CAPTURES_DIFFER: &[&str] = &["(a?)+"];
+
+    fn check(case: &serde_json::Value) -> Result<(), String> {
+        let pattern = case["pattern"].as_str().unwrap_or_default();
+        let text = case["text"].as_str().unwrap_or_default();
+        let multiline = case["multiline"].as_bool().unwrap_or(false);
+        let full = full_match(pattern, multiline);
+        if let Some(java_error) = case["error"].as_str() {
+            return match full {
+                Err(_) => Ok(()),
+                Ok(_) => Err(format!("Java refuses it ({java_error}), we accept it")),
+            };
+        }
+        let full = full.map_err(|e| format!("we refuse it: {e}"))?;
+        let mut problems = Vec::new();
+        let want_groups = case["groupCount"].as_u64().unwrap_or(0) as usize;
+        if full.group_count() != want_groups {
+            problems.push(format!(
+                "groupCount {} != {want_groups}",
+                full.group_count()
+            ));
+        }
+        let matches = case["matches"].as_bool().unwrap_or(false);
+        match full.captures(text) {
+            Ok(Some(caps)) if matches => {
+                let got: Vec<serde_json::Value> = (1..=full.group_count())
+                    .map(|i| match caps.get(i) {
+                        Some(m) => serde_json::Value::from(m.as_str()),
+                        None => serde_json::Value::Null,
+                    })
+                    .collect();
+                if serde_json::Value::from(got.clone()) != case["groups"] {
+                    problems.push(format!("groups {got:?} != {}", case["groups"]));
+                }
+            }
+            Ok(got) if got.is_some() != matches => {
+                problems.push(format!("matches {} != {matches}", got.is_some()))
+            }
+            Ok(_) => {}
+            Err(e) => problems.push(e.to_string()),
+        }
+        if !multiline {
+            let la = looking_at(pattern).map_err(|e| e.to_string())?;
+            let want = case["lookingAt"].as_bool().unwrap_or(false);
+            if la.is_match(text) != want {
+                problems.push(format!("lookingAt != {want}"));
+            }
+            let find = compile(pattern).map_err(|e| e.to_string())?;
+            let want = case["find"].as_bool().unwrap_or(false);
+            if find.is_match(text).ok() != Some(want) {
+                problems.push(format!("find != {want}"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_jvm() {
+        let mut failures = Vec::new();
+        let mut n = 0;
+        for line in CASES.lines().filter(|l| !l.is_empty()) {
+            let case: serde_json::Value = serde_json::from_str(line).unwrap();
+            n += 1;
+            let pattern = case["pattern"].as_str().unwrap_or_default();
+            let known = REFUSED.contains(&pattern)
+                || LENIENT.contains(&pattern)
+                || CAPTURES_DIFFER.contains(&pattern);
+            let result = check(&case);
+            if known {
+                // The documented differences must stay real (and of the documented kind).
+                let e = result.err().unwrap_or_default();
+                let kind_ok = (REFUSED.contains(&pattern) && e.starts_with("we refuse it"))
+                    || (LENIENT.contains(&pattern) && e.starts_with("Java refuses it"))
+                    || (CAPTURES_DIFFER.contains(&pattern)
+                        && (e.is_empty() || e.starts_with("groups")));
+                if !kind_ok {
+                    failures.push(format!("{pattern:?}: documented difference changed: {e:?}"));
+                }
+                continue;
+            }
+            if let Err(e) = result {
+                failures.push(format!(
+                    "{:?} on {:?}: {e}",
+                    case["pattern"].as_str().unwrap_or_default(),
+                    case["text"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+        assert!(n > 300, "{n} cases");
+        assert!(
+            failures.is_empty(),
+            "{} of {n} cases differ:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
 }

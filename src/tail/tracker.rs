@@ -4,6 +4,7 @@
 use super::discover::{Changes, DirWatch, FilePattern};
 use super::identity::{identify, same_content, FileId, FINGERPRINT_MAX};
 use super::reader::{Frame, Framer};
+use super::splitter::{Split, SplitSettings, Splitter};
 use crate::checkpoint::{Checkpoints, Fid, FileIdentity};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -32,10 +33,10 @@ pub struct TailSettings {
     pub pattern: FilePattern,
     /// `initialPosition`, for files present at the flow's first start.
     pub start_at: StartAt,
-    /// `skipHeaderLines`, applied whenever a file is read from offset 0.
-    pub skip_header_lines: u64,
     /// Lines longer than this are cut (the Java agent's read-buffer size).
     pub max_record: usize,
+    /// How lines become records (headers, multi-line, footer).
+    pub split: SplitSettings,
     /// How long to sleep between polls when inotify is unavailable.
     pub poll_interval: Duration,
     /// Re-list the directory at least this often even when inotify is quiet.
@@ -75,7 +76,7 @@ struct TrackedFile {
     file: File,
     identity: FileIdentity,
     framer: Framer,
-    headers_left: u64,
+    splitter: Splitter,
     /// No longer listed under a matching name (deleted or renamed away).
     gone: bool,
     last_growth: Instant,
@@ -179,10 +180,18 @@ impl Tailer {
             if !progressed {
                 self.update_behind();
                 if self.watch.active() {
-                    let wait = self
+                    let mut wait = self
                         .settings
                         .refresh_interval
                         .saturating_sub(last_rescan.elapsed());
+                    if let Some(due) = self
+                        .files
+                        .values()
+                        .filter_map(|t| t.splitter.deadline())
+                        .min()
+                    {
+                        wait = wait.min(due.saturating_duration_since(Instant::now()));
+                    }
                     rescan |= self.watch.wait(wait).names;
                 } else {
                     // Polling: the Java agent's loop, a directory look at every poll.
@@ -315,11 +324,7 @@ impl Tailer {
                 file,
                 identity,
                 framer: Framer::new(offset, self.settings.max_record),
-                headers_left: if offset == 0 {
-                    self.settings.skip_header_lines
-                } else {
-                    0
-                },
+                splitter: Splitter::new(self.settings.split.clone(), offset),
                 gone: false,
                 last_growth: Instant::now(),
             },
@@ -372,7 +377,7 @@ impl Tailer {
     fn read_file(&mut self, id: FileId, out: &mut dyn TailOutput) -> Result<bool, ReadError> {
         let stats = self.stats.clone();
         let chunk = self.settings.read_chunk;
-        let skip_headers = self.settings.skip_header_lines;
+        let split = self.settings.split.clone();
         let max_record = self.settings.max_record;
         let Some(t) = self.files.get_mut(&id) else {
             return Ok(false);
@@ -399,10 +404,13 @@ impl Tailer {
                 .checkpoints
                 .track(&self.settings.flow_id, t.identity.clone(), &t.path, 0);
             t.framer = Framer::new(0, max_record);
-            t.headers_left = skip_headers;
+            t.splitter = Splitter::new(split, 0);
         }
         let mut progressed = false;
         for _ in 0..CHUNKS_PER_TURN {
+            if t.splitter.finished() {
+                break;
+            }
             if self.stop.load(Ordering::Relaxed) || size <= t.framer.read_offset() {
                 break;
             }
@@ -416,23 +424,28 @@ impl Tailer {
             progressed = true;
             t.last_growth = Instant::now();
             let fid = t.fid;
-            let headers_left = &mut t.headers_left;
+            let splitter = &mut t.splitter;
             let mut records = 0u64;
             let mut bytes = 0u64;
+            let mut emit = |s: Split<'_>| match s {
+                Split::Record { start, end, data } => {
+                    records += 1;
+                    out.record(fid, start, end, data);
+                }
+                Split::Skip { start, end, .. } => out.skipped(fid, start, end),
+            };
             t.framer.drain(|f| match f {
                 Frame::Record { start, end, data } => {
                     bytes += end - start;
-                    if *headers_left > 0 {
-                        *headers_left -= 1;
-                        out.skipped(fid, start, end);
-                    } else {
-                        records += 1;
-                        out.record(fid, start, end, data);
-                    }
+                    splitter.line(start, end, data, &mut emit);
                 }
                 Frame::Discarded { start, end } => {
                     bytes += end - start;
-                    out.skipped(fid, start, end);
+                    emit(Split::Skip {
+                        start,
+                        end,
+                        reason: super::splitter::SkipReason::Runaway,
+                    });
                 }
             });
             stats.records_parsed.fetch_add(records, Ordering::Relaxed);
@@ -443,6 +456,29 @@ impl Tailer {
         }
         if !progressed || size <= t.framer.read_offset() {
             t.framer.release_if_idle();
+        }
+        // A held multi-line record goes out once its quiet period passed, or when the file is gone.
+        if t.splitter.holding() {
+            let fid = t.fid;
+            let mut emitted = false;
+            let mut emit = |s: Split<'_>| {
+                emitted = true;
+                match s {
+                    Split::Record { start, end, data } => out.record(fid, start, end, data),
+                    Split::Skip { start, end, .. } => out.skipped(fid, start, end),
+                }
+            };
+            if t.gone && !progressed {
+                t.splitter.flush(&mut emit);
+            } else {
+                t.splitter.flush_if_quiet(Instant::now(), &mut emit);
+            }
+            if emitted {
+                stats.records_parsed.fetch_add(1, Ordering::Relaxed);
+                if !out.flush() {
+                    return Err(ReadError::Closed);
+                }
+            }
         }
         // The fingerprint grows with a young file until it is full-length, so that a copy is recognised.
         if u64::from(t.identity.fingerprint_len) < FINGERPRINT_MAX

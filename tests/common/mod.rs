@@ -2,8 +2,10 @@
 //! and a reader that takes every record back out of the stream with GetRecords.
 #![allow(dead_code)]
 
+pub mod imds;
 pub mod proxy;
 pub mod stream;
+#[allow(unused_imports)]
 pub use stream::*;
 
 use std::io::{BufRead, BufReader, Write};
@@ -72,6 +74,11 @@ pub struct Agent {
 impl Agent {
     /// Starts `kinetail -c config`, appending its log to `log`.
     pub fn start(config: &Path, log: &Path) -> Agent {
+        Agent::start_with_env(config, log, &[])
+    }
+
+    /// Like `start`, with extra environment variables.
+    pub fn start_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Agent {
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -81,6 +88,7 @@ impl Agent {
             .arg("-c")
             .arg(config)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(logf)
