@@ -62,6 +62,10 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
     if !unsupported.is_empty() {
         return Err(AgentError::Unsupported(unsupported));
     }
+    // Refuse bad patterns before touching AWS or the files.
+    for flow in &config.flows {
+        crate::pipeline::validate_flow(flow)?;
+    }
     for key in &config.unknown_keys {
         tracing::debug!("unknown configuration key: {key}");
     }

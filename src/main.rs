@@ -95,6 +95,19 @@ fn check(path: &Path) -> anyhow::Result<bool> {
         }
         return Ok(false);
     }
+    // Patterns and converter parameters are refused here as they would be at startup.
+    let mut invalid = Vec::new();
+    for flow in &config.flows {
+        if let Err(e) = kinetail::pipeline::validate_flow(flow) {
+            invalid.push(e.to_string());
+        }
+    }
+    if !invalid.is_empty() {
+        for e in &invalid {
+            eprintln!("error: {e}");
+        }
+        return Ok(false);
+    }
     eprintln!("{}: OK, {} flow(s)", path.display(), config.flows.len());
     Ok(true)
 }

@@ -188,6 +188,16 @@ impl FlowHandle {
     }
 }
 
+/// Checks everything about a flow that can be refused before it runs (file pattern, regular
+/// expressions, converter parameters), without side effects.
+pub fn validate_flow(flow: &FlowConfig) -> Result<(), FlowError> {
+    tail_settings(flow)?;
+    Chain::validate(&flow.data_processing_options).map_err(|source| FlowError::Process {
+        flow: flow.id.clone(),
+        source,
+    })
+}
+
 /// How a flow turns lines into records; its patterns are compiled (and refused) here, at startup.
 pub fn split_settings(flow: &FlowConfig) -> Result<SplitSettings, FlowError> {
     let compile_err = |key: &'static str, source: RegexError| FlowError::Regex {

@@ -239,3 +239,40 @@ fn preview_shows_records_and_why_lines_are_skipped() {
     );
     assert!(text.contains("@25..36 SEND [2025] two\\n"), "{text}");
 }
+
+#[test]
+fn patterns_that_cannot_be_honoured_are_refused_at_startup_with_their_position() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, value) in [
+        ("multiLineStartPattern", r"^\\p{InGreek}x"),
+        ("fileFooterPattern", "(unclosed"),
+    ] {
+        let cfg = write(
+            dir.path(),
+            "agent.json",
+            &format!(
+                r#"{{ "checkpointFile": "{}/cp", "flows": [{{ "filePattern": "/tmp/x/*.log", "kinesisStream": "s", "{key}": "{value}" }}] }}"#,
+                dir.path().display()
+            ),
+        );
+        for args in [vec!["check", "-c", &cfg], vec!["-c", &cfg]] {
+            let out = kinetail(&args);
+            assert!(!out.status.success(), "{args:?} accepted {key} {value}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(key) && err.contains("position"), "{err}");
+        }
+    }
+    let cfg = write(
+        dir.path(),
+        "agent.json",
+        r#"{ "flows": [{ "filePattern": "/tmp/x/*.log", "kinesisStream": "s",
+             "dataProcessingOptions": [{ "optionName": "LOGTOJSON", "logFormat": "SYSLOG", "matchPattern": "(a", "customFieldNames": ["x"] }] }] }"#,
+    );
+    let out = kinetail(&["check", "-c", &cfg]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("LOGTOJSON") && err.contains("position"),
+        "{err}"
+    );
+}

@@ -131,64 +131,22 @@ impl Chain {
     pub fn new(options: &[ProcessingOption]) -> Result<Chain, ProcessError> {
         let mut converters: Vec<Box<dyn Converter>> = Vec::with_capacity(options.len());
         for option in options {
-            let converter: Box<dyn Converter> = match option {
-                ProcessingOption::SingleLine {
-                    no_trim,
-                    escape_new_line,
-                } => Box::new(singleline::SingleLine::new(*no_trim, *escape_new_line)),
-                ProcessingOption::CsvToJson {
-                    field_names,
-                    delimiter,
-                    json_format,
-                } => Box::new(
-                    csvtojson::CsvToJson::new(field_names, delimiter, *json_format).map_err(
-                        |source| ProcessError::Regex {
-                            option: option.name(),
-                            source,
-                        },
-                    )?,
-                ),
-                ProcessingOption::LogToJson {
-                    log_format,
-                    match_pattern,
-                    custom_field_names,
-                    json_format,
-                } => Box::new(logtojson::LogToJson::new(
-                    *log_format,
-                    match_pattern.as_deref(),
-                    custom_field_names.as_deref(),
-                    *json_format,
-                )?),
-                ProcessingOption::AddMetadata {
-                    metadata,
-                    timestamp,
-                    json_format,
-                } => Box::new(addmetadata::AddMetadata::new(
-                    metadata,
-                    *timestamp,
-                    *json_format,
-                )),
-                ProcessingOption::AddBrackets => Box::new(addbrackets::AddBrackets),
-                ProcessingOption::AddEc2Metadata {
-                    metadata_ttl_secs,
-                    json_format,
-                    ..
-                } => Box::new(ec2metadata::AddEc2Metadata::new(
-                    std::time::Duration::from_secs(*metadata_ttl_secs),
-                    *json_format,
-                )),
-                ProcessingOption::UsingPluggin { class_name } => {
-                    return Err(ProcessError::JavaOnly {
-                        option: option.name(),
-                        class_name: class_name.clone(),
-                    })
-                }
-            };
-            converters.push(converter);
+            converters.push(build(option)?);
         }
         let chain = Chain { converters };
         tracing::debug!(chain = ?chain, "using data converter chain");
         Ok(chain)
+    }
+
+    /// Checks that a chain can be built (patterns compile, parameters agree) without side
+    /// effects: ADDEC2METADATA, which starts fetching instance metadata, is not instantiated.
+    pub fn validate(options: &[ProcessingOption]) -> Result<(), ProcessError> {
+        for option in options {
+            if !matches!(option, ProcessingOption::AddEc2Metadata { .. }) {
+                build(option)?;
+            }
+        }
+        Ok(())
     }
 
     /// A chain of already built converters.
@@ -261,6 +219,64 @@ impl Chain {
         }
         Outcome::Converted
     }
+}
+
+/// Builds the converter of one option.
+fn build(option: &ProcessingOption) -> Result<Box<dyn Converter>, ProcessError> {
+    let converter: Box<dyn Converter> = match option {
+        ProcessingOption::SingleLine {
+            no_trim,
+            escape_new_line,
+        } => Box::new(singleline::SingleLine::new(*no_trim, *escape_new_line)),
+        ProcessingOption::CsvToJson {
+            field_names,
+            delimiter,
+            json_format,
+        } => Box::new(
+            csvtojson::CsvToJson::new(field_names, delimiter, *json_format).map_err(|source| {
+                ProcessError::Regex {
+                    option: option.name(),
+                    source,
+                }
+            })?,
+        ),
+        ProcessingOption::LogToJson {
+            log_format,
+            match_pattern,
+            custom_field_names,
+            json_format,
+        } => Box::new(logtojson::LogToJson::new(
+            *log_format,
+            match_pattern.as_deref(),
+            custom_field_names.as_deref(),
+            *json_format,
+        )?),
+        ProcessingOption::AddMetadata {
+            metadata,
+            timestamp,
+            json_format,
+        } => Box::new(addmetadata::AddMetadata::new(
+            metadata,
+            *timestamp,
+            *json_format,
+        )),
+        ProcessingOption::AddBrackets => Box::new(addbrackets::AddBrackets),
+        ProcessingOption::AddEc2Metadata {
+            metadata_ttl_secs,
+            json_format,
+            ..
+        } => Box::new(ec2metadata::AddEc2Metadata::new(
+            std::time::Duration::from_secs(*metadata_ttl_secs),
+            *json_format,
+        )),
+        ProcessingOption::UsingPluggin { class_name } => {
+            return Err(ProcessError::JavaOnly {
+                option: option.name(),
+                class_name: class_name.clone(),
+            })
+        }
+    };
+    Ok(converter)
 }
 
 /// Outcome of the converter that ended the chain (the last one, or one that skipped/failed).
