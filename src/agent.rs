@@ -97,7 +97,10 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
     let mut flows: Vec<FlowHandle> = Vec::new();
     for flow in &config.flows {
         let Destination::KinesisStream(stream) = &flow.destination else {
-            unreachable!("unsupported() refuses Firehose flows");
+            return Err(AgentError::Unsupported(vec![format!(
+                "flow {}: Firehose flows are not supported yet",
+                flow.id
+            )]));
         };
         let dest = Arc::new(KinesisStream::new(kinesis.clone(), stream));
         tracing::info!(
@@ -109,7 +112,6 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
             flow.data_processing_options.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
         );
         flows.push(start_flow(
-            &config,
             flow,
             checkpoints.clone(),
             dest,

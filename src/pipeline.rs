@@ -1,7 +1,7 @@
 //! One flow's stages wired together: a tail thread (read, frame, process) feeding a sink task.
 
 use crate::checkpoint::{Checkpoints, Fid};
-use crate::config::{AgentConfig, Destination, FlowConfig, InitialPosition, PartitionKeyOption};
+use crate::config::{Destination, FlowConfig, InitialPosition, PartitionKeyOption};
 use crate::metrics::FlowCounters;
 use crate::process::regex::{self, RegexError};
 use crate::process::{Chain, Outcome};
@@ -253,14 +253,12 @@ pub fn tail_settings(flow: &FlowConfig) -> Result<TailSettings, FlowError> {
 
 /// Starts one flow sending to `dest`.
 pub fn start_flow<D: crate::sink::Destination>(
-    agent: &AgentConfig,
     flow: &FlowConfig,
     checkpoints: Arc<Checkpoints>,
     dest: Arc<D>,
     in_flight: InFlight,
     drain_by: watch::Receiver<Option<Instant>>,
 ) -> Result<FlowHandle, FlowError> {
-    let _ = agent;
     let chain = Chain::new(&flow.data_processing_options).map_err(|source| FlowError::Process {
         flow: flow.id.clone(),
         source,

@@ -84,7 +84,7 @@ pub struct SinkSettings {
     pub retry_initial: Duration,
     /// `retryMaxBackoffMillis`.
     pub retry_max: Duration,
-    /// How long a sealed batch may be held back by the in-flight limit before the input pauses.
+    /// How many sealed batches may wait for an in-flight slot before the input pauses.
     pub max_sealed: usize,
 }
 

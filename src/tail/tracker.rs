@@ -9,7 +9,6 @@ use crate::checkpoint::{Checkpoints, Fid, FileIdentity};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -505,14 +504,6 @@ impl Tailer {
             );
             self.checkpoints
                 .forget_when_done(t.fid, t.framer.framed_offset());
-            let nlink = meta.nlink();
-            if nlink > 0 {
-                tracing::debug!(
-                    "{} still exists elsewhere ({} links)",
-                    t.path.display(),
-                    nlink
-                );
-            }
             self.files.remove(&id);
         }
         Ok(progressed)
