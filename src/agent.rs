@@ -84,6 +84,12 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         .map_err(AgentError::Signal)?;
 
     let checkpoints = Checkpoints::open(&config.checkpoint_file, config.checkpoint_ttl_days)?;
+    if crate::checkpoint::store::on_tmpfs(&config.checkpoint_file) {
+        tracing::warn!(
+            "checkpointFile {} is on tmpfs: the checkpoints will be lost at reboot and files re-read or skipped; use a persistent path such as /var/lib/kinetail/checkpoints",
+            config.checkpoint_file.display()
+        );
+    }
     let sdk = sdk_config(&kinesis_settings(&config)).await?;
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
     let in_flight = InFlight::new(config.max_sending_threads as usize, IN_FLIGHT_BYTES);

@@ -72,6 +72,26 @@ pub struct StoredState {
     pub flows: BTreeMap<String, StoredFlow>,
 }
 
+/// True when `path`'s directory is on tmpfs (so the checkpoints would not survive a reboot).
+pub fn on_tmpfs(path: &Path) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // The directory may not exist yet: look at the nearest existing ancestor.
+    let Some(existing) = dir.ancestors().find(|d| d.exists()) else {
+        return false;
+    };
+    let Ok(c) = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs writes only into the struct we pass; the path is NUL-terminated.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    rc == 0 && st.f_type as i64 == TMPFS_MAGIC
+}
+
 /// Reads the checkpoint file; a missing file is an empty state.
 pub fn read(path: &Path) -> Result<StoredState, StoreError> {
     let bytes = match fs::read(path) {
@@ -159,6 +179,16 @@ mod tests {
         write(&path, &sample()).unwrap();
         assert_eq!(read(&path).unwrap(), sample());
         assert!(!dir.path().join("deep/er/checkpoints.tmp").exists());
+    }
+
+    #[test]
+    fn tmpfs_is_recognised() {
+        if Path::new("/dev/shm").is_dir() {
+            assert!(on_tmpfs(Path::new("/dev/shm/kinetail/checkpoints")));
+        }
+        assert!(
+            !on_tmpfs(Path::new("/proc/definitely/not/here")) || on_tmpfs(Path::new("/proc/x"))
+        );
     }
 
     #[test]
