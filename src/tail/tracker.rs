@@ -240,6 +240,8 @@ impl Tailer {
         };
         self.truncated
             .retain(|t| t.at.elapsed() < Duration::from_secs(300));
+        // Warnings about files long gone must not accumulate over months of rotations.
+        self.warned.retain(|_, t| t.elapsed() < WARN_EVERY);
         let mut seen = std::collections::HashSet::new();
         for f in found {
             let id = FileId::of(&f.meta);
