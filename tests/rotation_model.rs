@@ -25,6 +25,8 @@ enum Op {
     CopyTruncate,
     /// `> app.log`.
     Truncate,
+    /// `> app.log` and at once more lines than it had, before the agent looks again.
+    Rewrite(usize),
     /// Remove the oldest rotated file.
     DeleteOldest,
     /// Stop the agent (checkpoints persisted) and start it again.
@@ -37,6 +39,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Rename),
         1 => Just(Op::CopyTruncate),
         1 => Just(Op::Truncate),
+        1 => (1usize..40).prop_map(Op::Rewrite),
         1 => Just(Op::DeleteOldest),
         1 => Just(Op::Restart),
     ]
@@ -153,6 +156,26 @@ fn run_model(ops: Vec<Op>, glob: &str) -> Result<(), TestCaseError> {
                         .truncate(true)
                         .open(&live)
                         .unwrap();
+                }
+            }
+            Op::Rewrite(extra) => {
+                if live.exists() {
+                    let old = std::fs::metadata(&live).unwrap().len() as usize;
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .truncate(true)
+                        .open(&live)
+                        .unwrap();
+                    let mut len = 0;
+                    let mut n = 0;
+                    while len <= old || n < extra {
+                        let line = format!("L{next_line:05}rewritten{}\n", "y".repeat(n % 50));
+                        next_line += 1;
+                        n += 1;
+                        len += line.len();
+                        f.write_all(line.as_bytes()).unwrap();
+                        written.push(line);
+                    }
                 }
             }
             Op::DeleteOldest => {

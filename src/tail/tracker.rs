@@ -386,12 +386,24 @@ impl Tailer {
         let io_err = |t: &TrackedFile, e: io::Error| ReadError::Io(t.path.clone(), e);
         let meta = t.file.metadata().map_err(|e| io_err(t, e))?;
         let size = meta.len();
-        if size < t.framer.read_offset() {
+        let shrunk = size < t.framer.read_offset();
+        // Truncated and written again past the old offset between two looks: the size alone
+        // cannot tell, but the first bytes no longer match the fingerprint.
+        let rewritten = !shrunk
+            && size > t.framer.read_offset()
+            && t.identity.fingerprint_len > 0
+            && !same_content(&t.file, &t.identity).map_err(|e| io_err(t, e))?;
+        if shrunk || rewritten {
             // Truncated in place (copytruncate or `> file`): what was read is kept, the rest is new.
             tracing::warn!(
-                "{}: {} was truncated (size {size} < offset {}); reading it again from the start",
+                "{}: {} was {} (size {size}, offset {}); reading it again from the start",
                 self.settings.flow_id,
                 t.path.display(),
+                if shrunk {
+                    "truncated"
+                } else {
+                    "rewritten from its start"
+                },
                 t.framer.read_offset()
             );
             self.truncated.push(Truncated {
