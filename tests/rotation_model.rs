@@ -29,6 +29,8 @@ enum Op {
     Rewrite(usize),
     /// Remove the oldest rotated file.
     DeleteOldest,
+    /// Append to app.log and delete it before the agent looks: the open descriptor still has the data.
+    WriteThenDeleteLive(Vec<usize>),
     /// Stop the agent (checkpoints persisted) and start it again.
     Restart,
 }
@@ -41,6 +43,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Truncate),
         1 => (1usize..40).prop_map(Op::Rewrite),
         1 => Just(Op::DeleteOldest),
+        1 => proptest::collection::vec(1usize..120, 1..5).prop_map(Op::WriteThenDeleteLive),
         1 => Just(Op::Restart),
     ]
 }
@@ -176,6 +179,22 @@ fn run_model(ops: Vec<Op>, glob: &str) -> Result<(), TestCaseError> {
                         f.write_all(line.as_bytes()).unwrap();
                         written.push(line);
                     }
+                }
+            }
+            Op::WriteThenDeleteLive(lens) => {
+                // Only a file the agent already follows can be read after its deletion.
+                if live.exists() {
+                    let mut f = std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(&live)
+                        .unwrap();
+                    for len in lens {
+                        let line = format!("L{next_line:05}{}\n", "z".repeat(len));
+                        next_line += 1;
+                        f.write_all(line.as_bytes()).unwrap();
+                        written.push(line);
+                    }
+                    std::fs::remove_file(&live).unwrap();
                 }
             }
             Op::DeleteOldest => {
