@@ -1,10 +1,9 @@
 //! The local instance-metadata (IMDS) test server, `tests/harness/imds.js` (Node, no npm packages).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 /// `node tests/harness/imds.js ARGS`, stopped when dropped.
 pub struct FakeImds {
@@ -14,23 +13,7 @@ pub struct FakeImds {
 
 impl FakeImds {
     pub fn start(args: &[&str]) -> FakeImds {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/harness/imds.js");
-        let mut child = Command::new("node")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start node (is Node.js installed? scripts/setup installs it)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read the IMDS port");
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("imds.js printed {line:?}"));
+        let (child, port) = super::start_node_server("imds.js", args);
         FakeImds { child, port }
     }
 

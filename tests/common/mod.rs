@@ -18,6 +18,28 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Starts `node tests/harness/<script> <args>`, a server that binds 127.0.0.1, prints its port
+/// and exits when its standard input closes; returns the child and the port.
+pub fn start_node_server(script: &str, args: &[&str]) -> (Child, u16) {
+    let mut child = Command::new("node")
+        .arg(root().join("tests/harness").join(script))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start node (is Node.js installed? scripts/setup installs it)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("read the port of {script}: {e}"));
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{script} printed {line:?}"));
+    (child, port)
+}
+
 /// A kinesalite server bound to loopback, stopped when dropped.
 pub struct Kinesalite {
     child: Child,
@@ -33,21 +55,7 @@ impl Kinesalite {
             harness.join("node_modules/kinesalite").is_dir(),
             "kinesalite is not installed: run `npm ci --prefix tests/harness`"
         );
-        let mut child = Command::new("node")
-            .arg(harness.join("kinesalite.js"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start node (is Node.js installed?)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read kinesalite port");
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("kinesalite printed {line:?}"));
+        let (child, port) = start_node_server("kinesalite.js", &[]);
         Kinesalite { child, port }
     }
 
