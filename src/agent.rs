@@ -55,6 +55,30 @@ fn kinesis_settings(c: &AgentConfig) -> AwsSettings {
     }
 }
 
+/// Raises the open-file soft limit to the hard limit: every tracked file keeps a descriptor open
+/// (so that renamed and deleted files can be read to their end), and the usual soft limit of
+/// 1024 is low for a glob over a busy log directory.
+fn raise_open_file_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let wanted = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
+            tracing::debug!(
+                "open file limit raised from {} to {}",
+                lim.rlim_cur,
+                lim.rlim_max
+            );
+        }
+    }
+}
+
 /// Runs the agent until SIGTERM or SIGINT, then drains within `shutdownTimeoutMillis`.
 pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
     let started = Instant::now();
@@ -62,6 +86,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
     if !unsupported.is_empty() {
         return Err(AgentError::Unsupported(unsupported));
     }
+    raise_open_file_limit();
     // Refuse bad patterns before touching AWS or the files.
     for flow in &config.flows {
         crate::pipeline::validate_flow(flow)?;

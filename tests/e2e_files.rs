@@ -174,3 +174,39 @@ async fn end_of_file_skips_old_content_only_at_the_first_start() {
     assert_eq!(reader.records.len(), 41);
     assert!(got.values().all(|&n| n == 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_files_than_the_default_descriptor_limit_are_all_followed() {
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "many", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let files = 300;
+    for i in 0..files {
+        append(
+            &logs.join(format!("f{i:03}.log")),
+            &format!("file {i} line\n"),
+        );
+    }
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "many", "START_OF_FILE"),
+        serde_json::json!({}),
+    );
+    // Each followed file holds a descriptor; started with a soft limit below the file count,
+    // the agent must raise it (to the hard limit) rather than leave files unread.
+    let agent = Agent::start_with_fd_limit(&config, &dir.path().join("agent.log"), 128);
+    let mut reader = StreamReader::new(&c, "many").await;
+    let n = reader.wait_for(files, Duration::from_secs(60)).await;
+    agent.signal(libc::SIGTERM);
+    let log = agent.log_text();
+    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    assert_eq!(n, files, "log:\n{log}");
+    let got = counts(&reader.records);
+    for i in 0..files {
+        assert_eq!(got.get(&format!("file {i} line\n")), Some(&1), "file {i}");
+    }
+}

@@ -87,21 +87,42 @@ impl Agent {
 
     /// Like `start`, with extra environment variables.
     pub fn start_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Agent {
+        Agent::spawn(config, log, env, None)
+    }
+
+    /// Like `start`, with the open-file soft limit lowered to `soft` (the hard limit unchanged).
+    pub fn start_with_fd_limit(config: &Path, log: &Path, soft: u64) -> Agent {
+        Agent::spawn(config, log, &[], Some(soft))
+    }
+
+    fn spawn(config: &Path, log: &Path, env: &[(&str, &str)], fd_soft: Option<u64>) -> Agent {
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_kinetail"))
-            .arg("-c")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kinetail"));
+        cmd.arg("-c")
             .arg(config)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(logf)
-            .spawn()
-            .expect("start kinetail");
+            .stderr(logf);
+        if let Some(soft) = fd_soft {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let mut lim: libc::rlimit = std::mem::zeroed();
+                    libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+                    lim.rlim_cur = soft.min(lim.rlim_max);
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().expect("start kinetail");
         Agent {
             child: Some(child),
             log: log.to_owned(),
