@@ -456,15 +456,7 @@ mod tests {
 
     fn metadata() -> Ec2Metadata {
         Ec2Metadata {
-            identity: IdentityDocument {
-                private_ip: Some("10.0.0.5".into()),
-                availability_zone: Some("us-east-1a".into()),
-                instance_id: Some("i-0123456789abcdef0".into()),
-                instance_type: Some("m5.large".into()),
-                account_id: Some("123456789012".into()),
-                image_id: Some("ami-0abcdef1234567890".into()),
-                region: Some("us-east-1".into()),
-            },
+            identity: crate::process::imds::tests::expected_identity(),
             tags: Some(vec![
                 ("Name".into(), "web-1".into()),
                 ("Env".into(), "Test".into()),

@@ -1183,7 +1183,7 @@ pub(crate) mod test_server {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::test_server::{ok, status, Imds, Reply, Server};
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1203,7 +1203,8 @@ mod tests {
             .with_timeouts(Duration::from_secs(2), Duration::from_millis(400))
     }
 
-    fn expected_identity() -> IdentityDocument {
+    /// The identity document every test server here serves (shared with the converter's tests).
+    pub(crate) fn expected_identity() -> IdentityDocument {
         IdentityDocument {
             private_ip: Some("10.0.0.5".into()),
             availability_zone: Some("us-east-1a".into()),
