@@ -6,10 +6,8 @@
 //! `streamctl latency ENDPOINT STREAM FILE N` — N times: append a line to FILE and time how long
 //! until it can be read back from the stream; prints p50/p90/max in ms.
 
-#[path = "../tests/common/stream.rs"]
-mod stream;
-
-use std::time::Duration;
+use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
+use std::time::{Duration, Instant};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -17,19 +15,19 @@ async fn main() {
     let usage = "usage: streamctl create ENDPOINT STREAM SHARDS | streamctl read ENDPOINT STREAM EXPECTED SHOW TIMEOUT_SECS | streamctl latency ENDPOINT STREAM FILE N";
     match args.first().map(String::as_str) {
         Some("create") if args.len() == 4 => {
-            let c = stream::client(&args[1]).await;
-            stream::create_stream(&c, &args[2], args[3].parse().expect("SHARDS")).await;
+            let c = client(&args[1]).await;
+            create_stream(&c, &args[2], args[3].parse().expect("SHARDS")).await;
             println!(
                 "created stream {} with {} shards at {}",
                 args[2], args[3], args[1]
             );
         }
         Some("read") if args.len() == 6 => {
-            let c = stream::client(&args[1]).await;
+            let c = client(&args[1]).await;
             let expected: usize = args[3].parse().expect("EXPECTED");
             let show: usize = args[4].parse().expect("SHOW");
             let timeout = Duration::from_secs(args[5].parse().expect("TIMEOUT_SECS"));
-            let mut r = stream::StreamReader::new(&c, &args[2]).await;
+            let mut r = StreamReader::new(&c, &args[2]).await;
             let n = r.wait_for(expected, timeout).await;
             for rec in r.records.iter().take(show) {
                 print!(
@@ -51,14 +49,14 @@ async fn main() {
             }
         }
         Some("latency") if args.len() == 5 => {
-            let c = stream::client(&args[1]).await;
+            let c = client(&args[1]).await;
             let n: usize = args[4].parse().expect("N");
-            let mut r = stream::StreamReader::new(&c, &args[2]).await;
+            let mut r = StreamReader::new(&c, &args[2]).await;
             r.poll().await;
             let mut samples = vec![];
             for i in 0..n {
                 let line = format!("latency-probe {i} {}\n", std::process::id());
-                let t = std::time::Instant::now();
+                let t = Instant::now();
                 let mut f = std::fs::OpenOptions::new()
                     .append(true)
                     .create(true)
@@ -92,6 +90,141 @@ async fn main() {
         _ => {
             eprintln!("{usage}");
             std::process::exit(2);
+        }
+    }
+}
+
+/// A Kinesis client for the local endpoint with fixed test credentials, retries off.
+async fn client(endpoint: &str) -> aws_sdk_kinesis::Client {
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDLOCALTEST",
+            "localtestsecret",
+            None,
+            None,
+            "streamctl",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    aws_sdk_kinesis::Client::new(&conf)
+}
+
+/// Creates a stream and waits until it is ACTIVE.
+async fn create_stream(c: &aws_sdk_kinesis::Client, name: &str, shards: i32) {
+    c.create_stream()
+        .stream_name(name)
+        .shard_count(shards)
+        .send()
+        .await
+        .expect("CreateStream");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = c
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .expect("DescribeStreamSummary");
+        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stream {name} never became ACTIVE"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One record read back.
+struct ReadRecord {
+    shard_id: String,
+    partition_key: String,
+    data: Vec<u8>,
+}
+
+/// Reads a stream from TRIM_HORIZON, incrementally, across every shard.
+struct StreamReader {
+    client: aws_sdk_kinesis::Client,
+    stream: String,
+    iterators: Vec<(String, Option<String>)>,
+    /// Everything read so far, in per-shard order.
+    records: Vec<ReadRecord>,
+}
+
+impl StreamReader {
+    /// A reader positioned at the start of every shard.
+    async fn new(c: &aws_sdk_kinesis::Client, stream: &str) -> StreamReader {
+        let shards = c
+            .list_shards()
+            .stream_name(stream)
+            .send()
+            .await
+            .expect("ListShards");
+        let mut iterators = vec![];
+        for s in shards.shards() {
+            let it = c
+                .get_shard_iterator()
+                .stream_name(stream)
+                .shard_id(s.shard_id())
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("GetShardIterator");
+            iterators.push((
+                s.shard_id().to_owned(),
+                it.shard_iterator().map(str::to_owned),
+            ));
+        }
+        StreamReader {
+            client: c.clone(),
+            stream: stream.to_owned(),
+            iterators,
+            records: vec![],
+        }
+    }
+
+    /// Reads whatever arrived since the last call.
+    async fn poll(&mut self) {
+        for (shard, it) in self.iterators.iter_mut() {
+            while let Some(cur) = it.clone() {
+                let out = self
+                    .client
+                    .get_records()
+                    .shard_iterator(cur)
+                    .limit(10_000)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("GetRecords on {}: {e:?}", self.stream));
+                let n = out.records().len();
+                for r in out.records() {
+                    self.records.push(ReadRecord {
+                        shard_id: shard.clone(),
+                        partition_key: r.partition_key().unwrap_or_default().to_owned(),
+                        data: r.data().as_ref().to_vec(),
+                    });
+                }
+                *it = out.next_shard_iterator().map(str::to_owned);
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Polls until at least `n` records were read or `timeout` passed; returns the count.
+    async fn wait_for(&mut self, n: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.poll().await;
+            if self.records.len() >= n || Instant::now() >= deadline {
+                return self.records.len();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }

@@ -4,17 +4,14 @@ use crate::checkpoint::Checkpoints;
 use crate::config::{AgentConfig, Destination};
 use crate::metrics::{peak_rss_bytes, status, FlowCounters};
 use crate::pipeline::{start_flow, FlowHandle};
-use crate::sink::aws::{sdk_config, AwsSettings};
+use crate::sink::aws::{firehose_region, AwsSettings};
+use crate::sink::firehose::DeliveryStream;
 use crate::sink::kinesis::KinesisStream;
-use crate::sink::InFlight;
+use crate::sink::{InFlight, SharedBudget, FLOW_IN_FLIGHT_BYTES};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-
-/// Record bytes all flows together may have in flight (see `InFlight`): about 1 MiB of process
-/// memory per 170 KiB of records was measured, so this keeps the agent near 20 MiB resident.
-const IN_FLIGHT_BYTES: usize = 1024 * 1024;
 
 /// Time kept from the shutdown budget for the final checkpoint write.
 const FINAL_WRITE_MARGIN: Duration = Duration::from_millis(500);
@@ -31,6 +28,9 @@ pub enum AgentError {
     /// AWS client settings are incomplete.
     #[error(transparent)]
     Aws(#[from] crate::sink::aws::AwsError),
+    /// Flows whose patterns or converter parameters cannot be used, one message each.
+    #[error("{}", .0.join("\n"))]
+    Invalid(Vec<String>),
     /// A flow could not start.
     #[error(transparent)]
     Flow(#[from] crate::pipeline::FlowError),
@@ -44,6 +44,24 @@ fn kinesis_settings(c: &AgentConfig) -> AwsSettings {
     AwsSettings {
         endpoint: c.kinesis_endpoint.clone(),
         region: c.kinesis_region.clone(),
+        ..client_settings(c)
+    }
+}
+
+/// The AWS settings of the Firehose client: `firehose.endpoint`, and the region it names.
+fn firehose_settings(c: &AgentConfig) -> AwsSettings {
+    AwsSettings {
+        endpoint: c.firehose_endpoint.clone(),
+        region: Some(firehose_region(c.firehose_endpoint.as_deref())),
+        ..client_settings(c)
+    }
+}
+
+/// What every client shares: credentials, timeouts, User-Agent.
+fn client_settings(c: &AgentConfig) -> AwsSettings {
+    AwsSettings {
+        endpoint: None,
+        region: None,
         access_key_id: c.aws_access_key_id.clone(),
         secret_access_key: c
             .aws_secret_access_key
@@ -55,45 +73,31 @@ fn kinesis_settings(c: &AgentConfig) -> AwsSettings {
     }
 }
 
-/// Raises the open-file soft limit to the hard limit: every tracked file keeps a descriptor open
-/// (so that renamed and deleted files can be read to their end), and the usual soft limit of
-/// 1024 is low for a glob over a busy log directory.
-fn raise_open_file_limit() {
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return;
+/// Everything that can be refused before a run touches AWS or the files: features kinetail does
+/// not support, then each flow's file pattern, regular expressions and converter parameters.
+/// `check` and `run` both call this, so they accept and refuse the same configurations.
+pub fn validate(config: &AgentConfig) -> Result<(), AgentError> {
+    let unsupported = config.unsupported();
+    if !unsupported.is_empty() {
+        return Err(AgentError::Unsupported(unsupported));
     }
-    if lim.rlim_cur < lim.rlim_max {
-        let wanted = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
-        };
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
-            tracing::debug!(
-                "open file limit raised from {} to {}",
-                lim.rlim_cur,
-                lim.rlim_max
-            );
-        }
+    let invalid: Vec<String> = config
+        .flows
+        .iter()
+        .filter_map(|flow| crate::pipeline::validate_flow(flow).err())
+        .map(|e| e.to_string())
+        .collect();
+    if invalid.is_empty() {
+        Ok(())
+    } else {
+        Err(AgentError::Invalid(invalid))
     }
 }
 
 /// Runs the agent until SIGTERM or SIGINT, then drains within `shutdownTimeoutMillis`.
 pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
     let started = Instant::now();
-    let unsupported = config.unsupported();
-    if !unsupported.is_empty() {
-        return Err(AgentError::Unsupported(unsupported));
-    }
-    raise_open_file_limit();
-    // Refuse bad patterns before touching AWS or the files.
-    for flow in &config.flows {
-        crate::pipeline::validate_flow(flow)?;
-    }
-    for key in &config.unknown_keys {
-        tracing::debug!("unknown configuration key: {key}");
-    }
+    validate(&config)?;
     if !config.unknown_keys.is_empty() {
         tracing::warn!(
             "unknown configuration keys (ignored, as the Java agent does): {}",
@@ -115,9 +119,12 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
             config.checkpoint_file.display()
         );
     }
-    let sdk = sdk_config(&kinesis_settings(&config)).await?;
-    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
-    let in_flight = InFlight::new(config.max_sending_threads as usize, IN_FLIGHT_BYTES);
+    // A client is built only for the kinds of flow present: a Firehose-only configuration needs no
+    // Kinesis region, and the reverse.
+    let mut kinesis: Option<crate::sink::aws::AwsConfig> = None;
+    let mut firehose: Option<crate::sink::aws::AwsConfig> = None;
+    let threads = config.max_sending_threads as usize;
+    let shared_budget = SharedBudget::new(config.flows.len(), threads);
     let (drain_tx, drain_rx) = watch::channel(None);
     let (stop_tx, stop_rx) = watch::channel(false);
     tracing::info!(
@@ -127,28 +134,72 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
 
     let mut flows: Vec<FlowHandle> = Vec::new();
     for flow in &config.flows {
-        let Destination::KinesisStream(stream) = &flow.destination else {
-            return Err(AgentError::Unsupported(vec![format!(
-                "flow {}: Firehose flows are not supported yet",
-                flow.id
-            )]));
-        };
-        let dest = Arc::new(KinesisStream::new(kinesis.clone(), stream));
         tracing::info!(
-            "Starting tailer for file {}: {} -> stream {stream}, initialPosition {:?}, partitionKeyOption {:?}, dataProcessingOptions [{}]",
+            "Starting tailer for file {}: {} -> {} {}, initialPosition {:?}, {}dataProcessingOptions [{}]",
             flow.id,
             flow.file_pattern,
+            flow.destination.key(),
+            flow.destination.name(),
             flow.initial_position,
-            flow.partition_key_option,
+            match flow.is_firehose() {
+                true => format!("aggregatedRecordSizeBytes {}, ", flow.aggregated_record_size_bytes),
+                false => format!("partitionKeyOption {:?}, ", flow.partition_key_option),
+            },
             flow.data_processing_options.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
         );
-        flows.push(start_flow(
-            flow,
-            checkpoints.clone(),
-            dest,
-            in_flight.clone(),
-            drain_rx.clone(),
-        )?);
+        if flow.aggregated_record_size_bytes > 0 {
+            if flow.multi_line_start_pattern.is_some() {
+                tracing::warn!(
+                    "{}: aggregatedRecordSizeBytes is ignored because multiLineStartPattern is set, as in the Java agent",
+                    flow.id
+                );
+            } else if !flow.data_processing_options.is_empty() {
+                tracing::warn!(
+                    "{}: with aggregatedRecordSizeBytes the dataProcessingOptions see each joined record (several lines) as one record, as in the Java agent",
+                    flow.id
+                );
+            }
+        }
+        let in_flight = InFlight::new(threads, FLOW_IN_FLIGHT_BYTES, &shared_budget);
+        let handle = match &flow.destination {
+            Destination::KinesisStream(stream) => {
+                let sdk = match kinesis.clone() {
+                    Some(c) => c,
+                    None => {
+                        let c = crate::sink::aws::load_config(&kinesis_settings(&config)).await?;
+                        kinesis = Some(c.clone());
+                        c
+                    }
+                };
+                let dest = Arc::new(KinesisStream::new(&sdk, stream).await?);
+                start_flow(
+                    flow,
+                    checkpoints.clone(),
+                    dest,
+                    in_flight.clone(),
+                    drain_rx.clone(),
+                )?
+            }
+            Destination::DeliveryStream(name) => {
+                let cfg = match firehose.clone() {
+                    Some(c) => c,
+                    None => {
+                        let c = crate::sink::aws::load_config(&firehose_settings(&config)).await?;
+                        firehose = Some(c.clone());
+                        c
+                    }
+                };
+                let dest = Arc::new(DeliveryStream::new(&cfg, name).await?);
+                start_flow(
+                    flow,
+                    checkpoints.clone(),
+                    dest,
+                    in_flight.clone(),
+                    drain_rx.clone(),
+                )?
+            }
+        };
+        flows.push(handle);
     }
     let writer = tokio::spawn(checkpoints.clone().run_writer(stop_rx.clone()));
     let reporter = tokio::spawn(report_status(

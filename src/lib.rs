@@ -1,8 +1,13 @@
 //! kinetail: a file-tailing producer agent for Amazon Kinesis, compatible with the AWS Kinesis Agent's `agent.json`.
 
+#![forbid(unsafe_code)]
+
 pub mod agent;
 pub mod checkpoint;
 pub mod config;
+pub mod ec2;
+pub mod java;
+pub mod log_limit;
 pub mod metrics;
 pub mod pipeline;
 pub mod preview;
@@ -10,3 +15,6 @@ pub mod process;
 pub mod record;
 pub mod sink;
 pub mod tail;
+
+#[cfg(test)]
+mod layout_tests;

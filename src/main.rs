@@ -1,5 +1,7 @@
 //! The `kinetail` command line: run the agent, or check a configuration.
 
+#![forbid(unsafe_code)]
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -87,25 +89,8 @@ fn check(path: &Path) -> anyhow::Result<bool> {
             config.unknown_keys.join(", ")
         );
     }
-    let unsupported = config.unsupported();
-    if !unsupported.is_empty() {
-        eprintln!("error: the configuration uses features kinetail does not support:");
-        for u in &unsupported {
-            eprintln!("  {u}");
-        }
-        return Ok(false);
-    }
-    // Patterns and converter parameters are refused here as they would be at startup.
-    let mut invalid = Vec::new();
-    for flow in &config.flows {
-        if let Err(e) = kinetail::pipeline::validate_flow(flow) {
-            invalid.push(e.to_string());
-        }
-    }
-    if !invalid.is_empty() {
-        for e in &invalid {
-            eprintln!("error: {e}");
-        }
+    if let Err(e) = kinetail::agent::validate(&config) {
+        eprintln!("error: {e}");
         return Ok(false);
     }
     eprintln!("{}: OK, {} flow(s)", path.display(), config.flows.len());
@@ -123,8 +108,23 @@ fn preview(path: &Path, flow: usize, lines: usize, stdin: bool) -> anyhow::Resul
     Ok(())
 }
 
+/// Raises the open-file soft limit to the hard limit: every tracked file keeps a descriptor open
+/// (so that renamed and deleted files can be read to their end), and the usual soft limit of
+/// 1024 is low for a glob over a busy log directory. Here rather than in the library because it
+/// changes the whole process.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        tracing::debug!("open file limit raised from {soft} to {hard}");
+    }
+}
+
 fn run(path: &Path) -> anyhow::Result<()> {
     let config = kinetail::config::load(path)?;
+    raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(16)

@@ -1,9 +1,10 @@
 //! One flow's stages wired together: a tail thread (read, frame, process) feeding a sink task.
 
-use crate::checkpoint::{Checkpoints, Fid};
+use crate::checkpoint::{Checkpoints, TrackedFileId};
 use crate::config::{Destination, FlowConfig, InitialPosition, PartitionKeyOption};
+use crate::java::regex::{self, RegexError};
+use crate::log_limit::LogLimiter;
 use crate::metrics::FlowCounters;
-use crate::process::regex::{self, RegexError};
 use crate::process::{Chain, Outcome};
 use crate::record::{truncate_to_fit, AckSink, AckToken, Record};
 use crate::sink::batch::Limits;
@@ -22,7 +23,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Chunks of records queued between the tail thread and the sink (the read-ahead bound).
 const QUEUE_CHUNKS: usize = 4;
 /// How long a flow waits for its converters' outside data (instance metadata) before reading.
-const CONVERTER_READY_WAIT: Duration = Duration::from_secs(5);
+pub const CONVERTER_READY_WAIT: Duration = Duration::from_secs(5);
 /// Records handed to the sink at once at most.
 const CHUNK_RECORDS: usize = 500;
 
@@ -32,23 +33,18 @@ pub enum FlowError {
     /// The converter chain could not be built.
     #[error("flow {flow}: {source}")]
     Process {
-        /// The flow id.
         flow: String,
-        /// What went wrong.
         source: crate::process::ProcessError,
     },
     /// The file pattern is invalid.
     #[error("flow {flow}: {source}")]
     Pattern {
-        /// The flow id.
         flow: String,
-        /// What went wrong.
         source: crate::tail::discover::PatternError,
     },
     /// A pattern of the flow cannot be honoured.
     #[error("flow {flow}: {key}: {source}")]
     Regex {
-        /// The flow id.
         flow: String,
         /// The configuration key of the pattern.
         key: &'static str,
@@ -58,9 +54,7 @@ pub enum FlowError {
     /// The tail thread could not be started.
     #[error("flow {flow}: cannot start its thread: {source}")]
     Thread {
-        /// The flow id.
         flow: String,
-        /// What went wrong.
         source: std::io::Error,
     },
 }
@@ -69,7 +63,8 @@ pub enum FlowError {
 struct Producer {
     chain: Chain,
     converted: Vec<u8>,
-    deterministic: bool,
+    /// None for Firehose, whose records have no partition key.
+    partition_keys: Option<PartitionKeyOption>,
     max_record_size: usize,
     terminator: Vec<u8>,
     pending: Vec<Record>,
@@ -77,23 +72,24 @@ struct Producer {
     acks: Arc<Checkpoints>,
     counters: Arc<FlowCounters>,
     flow_id: String,
-    last_warn: Option<Instant>,
+    warnings: LogLimiter,
 }
 
 impl Producer {
     fn warn_rate_limited(&mut self, msg: impl FnOnce() -> String) {
-        if self
-            .last_warn
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
-        {
-            tracing::warn!("{}: {}", self.flow_id, msg());
-            self.last_warn = Some(Instant::now());
+        if let Some(suppressed) = self.warnings.due() {
+            let more = if suppressed > 0 {
+                format!(" ({suppressed} similar warnings not logged)")
+            } else {
+                String::new()
+            };
+            tracing::warn!("{}: {}{more}", self.flow_id, msg());
         }
     }
 }
 
 impl TailOutput for Producer {
-    fn record(&mut self, fid: Fid, start: u64, end: u64, data: &[u8]) {
+    fn record(&mut self, fid: TrackedFileId, start: u64, end: u64, data: &[u8]) {
         let ack = AckToken { fid, start, end };
         let mut bytes = match self.chain.process(data, &mut self.converted) {
             Outcome::Unchanged => data.to_vec(),
@@ -114,10 +110,10 @@ impl TailOutput for Producer {
                 data.to_vec()
             }
         };
-        let partition_key = if self.deterministic {
-            deterministic_key(&bytes)
-        } else {
-            random_key()
+        let partition_key = match self.partition_keys {
+            Some(PartitionKeyOption::Deterministic) => deterministic_key(&bytes),
+            Some(PartitionKeyOption::Random) => random_key(),
+            None => String::new(),
         };
         if truncate_to_fit(
             &mut bytes,
@@ -141,7 +137,7 @@ impl TailOutput for Producer {
         }
     }
 
-    fn skipped(&mut self, fid: Fid, start: u64, end: u64) {
+    fn skipped(&mut self, fid: TrackedFileId, start: u64, end: u64) {
         self.acks.ack(fid, start, end);
     }
 
@@ -156,7 +152,6 @@ impl TailOutput for Producer {
 
 /// A running flow.
 pub struct FlowHandle {
-    /// The flow id.
     pub id: String,
     stop: Arc<AtomicBool>,
     waker: std::sync::mpsc::Sender<crate::tail::discover::Changes>,
@@ -223,6 +218,11 @@ pub fn split_settings(flow: &FlowConfig) -> Result<SplitSettings, FlowError> {
         multi_line_quiet: Duration::from_millis(flow.multi_line_flush_millis),
         footer,
         max_record: framing_limit(flow),
+        // The Java agent joins lines only in place of its single-line splitter.
+        aggregate_bytes: match flow.multi_line_start_pattern {
+            None => flow.aggregated_record_size_bytes as usize,
+            Some(_) => 0,
+        },
     })
 }
 
@@ -241,7 +241,6 @@ pub fn tail_settings(flow: &FlowConfig) -> Result<TailSettings, FlowError> {
             InitialPosition::StartOfFile => StartAt::Beginning,
             InitialPosition::EndOfFile => StartAt::End,
         },
-        max_record: framing_limit(flow),
         split: split_settings(flow)?,
         poll_interval: Duration::from_millis(flow.min_time_between_file_polls_millis.max(1)),
         refresh_interval: Duration::from_millis(
@@ -278,7 +277,7 @@ pub fn start_flow<D: crate::sink::Destination>(
     let mut producer = Producer {
         chain,
         converted: Vec::new(),
-        deterministic: flow.partition_key_option == PartitionKeyOption::Deterministic,
+        partition_keys: (!flow.is_firehose()).then_some(flow.partition_key_option),
         max_record_size: flow.max_record_size_bytes as usize,
         terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
         pending: Vec::new(),
@@ -286,7 +285,7 @@ pub fn start_flow<D: crate::sink::Destination>(
         acks: checkpoints.clone(),
         counters: counters.clone(),
         flow_id: flow.id.clone(),
-        last_warn: None,
+        warnings: LogLimiter::new(Duration::from_secs(10)),
     };
     let tail_thread = std::thread::Builder::new()
         .name(format!("tail-{}", short_name(&flow.id)))

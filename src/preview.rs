@@ -4,8 +4,8 @@
 use crate::config::{AgentConfig, FlowConfig};
 use crate::pipeline::{split_settings, FlowError};
 use crate::process::{Chain, Outcome, ProcessError};
-use crate::tail::reader::{Frame, Framer};
-use crate::tail::{FilePattern, Split, Splitter};
+use crate::tail::records::RecordReader;
+use crate::tail::{FilePattern, Span};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
@@ -21,12 +21,14 @@ pub enum PreviewError {
     /// The converter chain cannot be built.
     #[error("{0}")]
     Process(#[from] ProcessError),
+    /// The runtime for converters that refresh in the background cannot be started.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] io::Error),
     /// Reading input or writing output failed.
     #[error("{path}: {source}")]
     Io {
         /// What was being read or written.
         path: String,
-        /// The error.
         source: io::Error,
     },
 }
@@ -86,17 +88,17 @@ impl Printer<'_> {
         }
     }
 
-    fn event(&mut self, s: Split<'_>) {
+    fn event(&mut self, s: Span<'_>) {
         if self.full() {
             return;
         }
         self.shown += 1;
         match s {
-            Split::Skip { start, end, reason } => {
+            Span::Skip { start, end, reason } => {
                 self.summary.skipped += 1;
                 self.write(format!("@{start}..{end} SKIP {}\n", reason.explain()));
             }
-            Split::Record { start, end, data } => {
+            Span::Record { start, end, data } => {
                 match self.chain.process(data, &mut self.converted) {
                     Outcome::Unchanged => {
                         self.summary.sent += 1;
@@ -142,7 +144,20 @@ pub fn preview(
         .get(opts.flow)
         .ok_or(PreviewError::NoFlow(opts.flow, config.flows.len()))?;
     let split = split_settings(flow)?;
-    let chain = Chain::new(&flow.data_processing_options)?;
+    // ADDEC2METADATA refreshes on a tokio task: a runtime with one worker thread of its own
+    // drives it while this thread reads and prints, and is dropped with the preview.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("preview-runtime")
+        .enable_all()
+        .build()
+        .map_err(PreviewError::Runtime)?;
+    let chain = {
+        let _in_runtime = runtime.enter();
+        Chain::new(&flow.data_processing_options)?
+    };
+    // As `run` does before the first record, so that records show what would be sent.
+    chain.wait_ready(crate::pipeline::CONVERTER_READY_WAIT);
     let mut p = Printer {
         out,
         chain,
@@ -187,32 +202,22 @@ pub fn preview(
             break;
         }
         p.write(format!("== {name}\n"));
-        let mut framer = Framer::new(0, split.max_record);
-        let mut splitter = Splitter::new(split.clone(), 0);
+        let mut reader = RecordReader::new(split.clone(), 0);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = input.read(&mut buf).map_err(io_err(&name))?;
-            if n == 0 || p.full() || splitter.finished() {
+            if n == 0 || p.full() || reader.finished() {
                 break;
             }
-            framer.push(&buf[..n]);
-            framer.drain(|f| match f {
-                Frame::Record { start, end, data } => {
-                    splitter.line(start, end, data, &mut |s| p.event(s))
-                }
-                Frame::Discarded { start, end } => p.event(Split::Skip {
-                    start,
-                    end,
-                    reason: crate::tail::SkipReason::Runaway,
-                }),
-            });
+            reader.push(&buf[..n]);
+            reader.drain(&mut |s| p.event(s));
         }
-        splitter.flush(&mut |s| p.event(s));
-        if framer.pending() > 0 && !p.full() {
+        reader.flush(&mut |s| p.event(s));
+        if reader.pending() > 0 && !p.full() {
             p.write(format!(
                 "@{}..{} HOLD an unterminated last line is held until its newline arrives\n",
-                framer.framed_offset(),
-                framer.read_offset()
+                reader.framed_offset(),
+                reader.read_offset()
             ));
         }
     }

@@ -1,12 +1,12 @@
 //! The unit that flows from tailing to the sink: processed bytes plus where they came from.
 
-use crate::checkpoint::Fid;
+use crate::checkpoint::TrackedFileId;
 
 /// The byte range of a tracked file that a record covers; acknowledged when the record is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AckToken {
-    /// The tracked file.
-    pub fid: Fid,
+    /// Which tracked file the bytes were read from.
+    pub fid: TrackedFileId,
     /// First byte covered.
     pub start: u64,
     /// Just past the last byte covered.
@@ -16,7 +16,7 @@ pub struct AckToken {
 /// One record ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    /// The bytes to send.
+    /// The processed bytes, as the destination will store them.
     pub data: Vec<u8>,
     /// The Kinesis partition key (empty for Firehose).
     pub partition_key: String,

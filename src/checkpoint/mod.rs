@@ -15,7 +15,7 @@ use store::{StoredFlow, StoredState};
 use tokio::sync::{watch, Notify};
 
 /// Process-unique handle of one tracked file (a truncation starts a new one).
-pub type Fid = u64;
+pub type TrackedFileId = u64;
 
 /// How long acknowledgements are gathered before one write: bounds the re-send window after a kill.
 const GROUP_COMMIT_DELAY: Duration = Duration::from_millis(100);
@@ -37,7 +37,7 @@ struct Tracked {
 struct State {
     /// What the previous run left, by flow; consulted when a file is first seen.
     previous: HashMap<String, Vec<StoredFile>>,
-    files: HashMap<Fid, Tracked>,
+    files: HashMap<TrackedFileId, Tracked>,
     /// Flows that have started at least once (their files no longer get `initialPosition`).
     started_flows: std::collections::BTreeSet<String>,
     dirty: bool,
@@ -123,7 +123,13 @@ impl Checkpoints {
     }
 
     /// Starts tracking a file whose bytes before `offset` need no sending; returns its handle.
-    pub fn track(&self, flow: &str, identity: FileIdentity, path: &Path, offset: u64) -> Fid {
+    pub fn track(
+        &self,
+        flow: &str,
+        identity: FileIdentity,
+        path: &Path,
+        offset: u64,
+    ) -> TrackedFileId {
         let fid = self.next_fid.fetch_add(1, Ordering::Relaxed);
         let mut s = self.lock();
         // A file is tracked once per run: the previous entry is superseded.
@@ -147,7 +153,7 @@ impl Checkpoints {
     }
 
     /// Records a new name or a longer fingerprint of a tracked file.
-    pub fn update(&self, fid: Fid, identity: &FileIdentity, path: &Path) {
+    pub fn update(&self, fid: TrackedFileId, identity: &FileIdentity, path: &Path) {
         let mut s = self.lock();
         if let Some(t) = s.files.get_mut(&fid) {
             if t.identity != *identity || t.path != path {
@@ -159,7 +165,7 @@ impl Checkpoints {
     }
 
     /// Marks `[start, end)` of a tracked file as acknowledged (or deliberately skipped).
-    pub fn ack(&self, fid: Fid, start: u64, end: u64) {
+    pub fn ack(&self, fid: TrackedFileId, start: u64, end: u64) {
         let mut s = self.lock();
         let Some(t) = s.files.get_mut(&fid) else {
             return;
@@ -176,7 +182,7 @@ impl Checkpoints {
     }
 
     /// Stops tracking a file right away (it was truncated and is tracked anew, under another handle).
-    pub fn retire(&self, fid: Fid) {
+    pub fn retire(&self, fid: TrackedFileId) {
         let mut s = self.lock();
         if s.files.remove(&fid).is_some() {
             s.dirty = true;
@@ -184,7 +190,7 @@ impl Checkpoints {
     }
 
     /// The file is gone: drop its entry once everything up to `read_end` is acknowledged.
-    pub fn forget_when_done(&self, fid: Fid, read_end: u64) {
+    pub fn forget_when_done(&self, fid: TrackedFileId, read_end: u64) {
         let mut s = self.lock();
         if let Some(t) = s.files.get_mut(&fid) {
             if t.watermark.committed() >= read_end {
@@ -197,7 +203,7 @@ impl Checkpoints {
     }
 
     /// The acknowledged offset of a tracked file.
-    pub fn committed(&self, fid: Fid) -> Option<u64> {
+    pub fn committed(&self, fid: TrackedFileId) -> Option<u64> {
         self.lock().files.get(&fid).map(|t| t.watermark.committed())
     }
 

@@ -12,17 +12,14 @@ pub enum StoreError {
     /// The file or its directory could not be read or written.
     #[error("checkpoint file {path}: {source}")]
     Io {
-        /// The path involved.
+        /// Whichever failed: the checkpoint file, its temporary copy or its directory.
         path: PathBuf,
-        /// The underlying error.
         source: io::Error,
     },
     /// The file exists but is not a checkpoint file kinetail can read.
     #[error("checkpoint file {path} is corrupt: {source}")]
     Corrupt {
-        /// The path involved.
         path: PathBuf,
-        /// The parse error.
         source: serde_json::Error,
     },
 }
@@ -59,7 +56,6 @@ pub struct StoredFile {
 /// The persisted state of one flow.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredFlow {
-    /// The flow's files.
     pub files: Vec<StoredFile>,
 }
 
@@ -68,13 +64,13 @@ pub struct StoredFlow {
 pub struct StoredState {
     /// Format version, for later migrations.
     pub version: u32,
-    /// Per flow id.
+    /// Keyed by flow id (`FlowConfig::id`, e.g. `kinesis:<stream>:<file pattern>`).
     pub flows: BTreeMap<String, StoredFlow>,
 }
 
 /// True when `path`'s directory is on tmpfs (so the checkpoints would not survive a reboot).
 pub fn on_tmpfs(path: &Path) -> bool {
-    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    use nix::sys::statfs::{statfs, TMPFS_MAGIC};
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -83,13 +79,7 @@ pub fn on_tmpfs(path: &Path) -> bool {
     let Some(existing) = dir.ancestors().find(|d| d.exists()) else {
         return false;
     };
-    let Ok(c) = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()) else {
-        return false;
-    };
-    // SAFETY: statfs writes only into the struct we pass; the path is NUL-terminated.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
-    rc == 0 && st.f_type as i64 == TMPFS_MAGIC
+    statfs(existing).is_ok_and(|st| st.filesystem_type() == TMPFS_MAGIC)
 }
 
 /// Reads the checkpoint file; a missing file is an empty state.
@@ -186,9 +176,45 @@ mod tests {
         if Path::new("/dev/shm").is_dir() {
             assert!(on_tmpfs(Path::new("/dev/shm/kinetail/checkpoints")));
         }
-        assert!(
-            !on_tmpfs(Path::new("/proc/definitely/not/here")) || on_tmpfs(Path::new("/proc/x"))
+        // /proc is procfs, never tmpfs, even through a missing subdirectory.
+        assert!(!on_tmpfs(Path::new("/proc/definitely/not/here")));
+    }
+
+    /// The file system type of the mount holding `dir`, from the kernel's mount table: an oracle
+    /// independent of statfs.
+    fn mount_type(dir: &Path) -> Option<String> {
+        let dir = dir.canonicalize().ok()?;
+        let mounts = fs::read_to_string("/proc/self/mounts").ok()?;
+        mounts
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(' ');
+                let (_, point, kind) = (f.next()?, f.next()?, f.next()?);
+                dir.starts_with(point)
+                    .then(|| (point.len(), kind.to_owned()))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, kind)| kind)
+    }
+
+    #[test]
+    fn the_working_directory_is_judged_by_its_mount() {
+        // A bare file name is looked up in the working directory: the checkout, on a disk in
+        // CI, but a developer's may be on tmpfs.
+        let cwd = std::env::current_dir().unwrap();
+        let Some(kind) = mount_type(&cwd) else {
+            return;
+        };
+        assert_eq!(
+            on_tmpfs(Path::new("checkpoints")),
+            kind == "tmpfs",
+            "{kind}"
         );
+        let tmp = tempfile::tempdir().unwrap();
+        if let Some(kind) = mount_type(tmp.path()) {
+            let missing = tmp.path().join("not/yet/checkpoints");
+            assert_eq!(on_tmpfs(&missing), kind == "tmpfs", "{kind}");
+        }
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Agent-level keys (`AgentConfiguration.java`).
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::error::ConfigError;
-use super::flow::FlowConfig;
+use super::flow::{FlowConfig, ResolvedFlow};
 use super::reader::Section;
 
 /// kinetail's checkpoint database; the Java default under `/var/run` is a tmpfs and loses checkpoints at reboot.
@@ -233,296 +235,136 @@ pub(crate) fn parse(sec: &mut Section<'_>) -> Result<AgentConfig, ConfigError> {
 impl AgentConfig {
     /// Every agent key and every flow key by its Java name, defaults filled in, the secret key masked.
     pub fn resolved_json(&self) -> Value {
-        let mut m = Map::new();
-        let mut put = |k: &str, v: Value| {
-            m.insert(k.to_string(), v);
-        };
-        put("awsAccessKeyId", json!(self.aws_access_key_id));
-        put(
-            "awsSecretAccessKey",
-            json!(self.aws_secret_access_key.as_ref().map(|_| "****")),
-        );
-        put("assumeRoleARN", json!(self.assume_role_arn));
-        put("assumeRoleExternalId", json!(self.assume_role_external_id));
-        put("sts.endpoint", json!(self.sts_endpoint));
-        put(
-            "userDefinedCredentialsProvider.classname",
-            json!(self.user_defined_credentials_provider_classname),
-        );
-        put(
-            "userDefinedCredentialsProvider.location",
-            json!(self.user_defined_credentials_provider_location),
-        );
-        put("kinesis.endpoint", json!(self.kinesis_endpoint));
-        put("kinesis.region", json!(self.kinesis_region));
-        put("firehose.endpoint", json!(self.firehose_endpoint));
-        put("cloudwatch.endpoint", json!(self.cloudwatch_endpoint));
-        put(
-            "cloudwatch.emitMetrics",
-            json!(self.cloudwatch_emit_metrics),
-        );
-        put("cloudwatch.namespace", json!(self.cloudwatch_namespace));
-        put(
-            "cloudwatch.tagInstance",
-            json!(self.cloudwatch_tag_instance),
-        );
-        put(
-            "cloudwatch.metricsBufferTimeMillis",
-            json!(self.cloudwatch_metrics_buffer_time_millis),
-        );
-        put(
-            "cloudwatch.metricsQueueSize",
-            json!(self.cloudwatch_metrics_queue_size),
-        );
-        put("log.emitMetrics", json!(self.log_emit_metrics));
-        put(
-            "log.emitInternalMetrics",
-            json!(self.log_emit_internal_metrics),
-        );
-        put(
-            "log.statusReportingPeriodSeconds",
-            json!(self.log_status_reporting_period_seconds),
-        );
-        put(
-            "checkpointFile",
-            json!(self.checkpoint_file.to_string_lossy()),
-        );
-        put("checkpointTimeToLiveDays", json!(self.checkpoint_ttl_days));
-        put(
-            "checkpoints.queryTimeoutSeconds",
-            json!(self.checkpoints_query_timeout_seconds),
-        );
-        put(
-            "checkpoints.connectionTimeoutSeconds",
-            json!(self.checkpoints_connection_timeout_seconds),
-        );
-        put("shutdownTimeoutMillis", json!(self.shutdown_timeout_millis));
-        put("maxSendingThreads", json!(self.max_sending_threads));
-        put(
-            "maxSendingThreadsPerCore",
-            json!(self.max_sending_threads_per_core),
-        );
-        put(
-            "sendingThreadsKeepAliveMillis",
-            json!(self.sending_threads_keep_alive_millis),
-        );
-        put(
-            "sendingThreadsMaxQueueSize",
-            json!(self.sending_threads_max_queue_size),
-        );
-        put("maxConnections", json!(self.max_connections));
-        put(
-            "connectionTimeoutMillis",
-            json!(self.connection_timeout_millis),
-        );
-        put("socketTimeoutMillis", json!(self.socket_timeout_millis));
-        put("connectionTTLMillis", json!(self.connection_ttl_millis));
-        put("useTcpKeepAlive", json!(self.use_tcp_keep_alive));
-        put("useHttpGzip", json!(self.use_http_gzip));
-        put("userAgent", json!(self.user_agent));
-        put("userAgentOverride", json!(self.user_agent_override));
-        put(
-            "flows",
-            Value::Array(self.flows.iter().map(FlowConfig::resolved_json).collect()),
-        );
-        Value::Object(m)
+        serde_json::to_value(Resolved::of(self))
+            .expect("the resolved configuration has only string map keys")
+    }
+}
+
+/// `check`'s view of the agent keys: Java names in the Java agent's order, the secret masked.
+#[derive(Serialize)]
+struct Resolved<'a> {
+    #[serde(rename = "awsAccessKeyId")]
+    aws_access_key_id: &'a Option<String>,
+    /// Only whether it is set: the value never leaves [`Secret`].
+    #[serde(rename = "awsSecretAccessKey")]
+    aws_secret_access_key: Option<&'static str>,
+    #[serde(rename = "assumeRoleARN")]
+    assume_role_arn: &'a Option<String>,
+    #[serde(rename = "assumeRoleExternalId")]
+    assume_role_external_id: &'a Option<String>,
+    #[serde(rename = "sts.endpoint")]
+    sts_endpoint: &'a Option<String>,
+    #[serde(rename = "userDefinedCredentialsProvider.classname")]
+    user_defined_credentials_provider_classname: &'a Option<String>,
+    #[serde(rename = "userDefinedCredentialsProvider.location")]
+    user_defined_credentials_provider_location: &'a Option<String>,
+    #[serde(rename = "kinesis.endpoint")]
+    kinesis_endpoint: &'a Option<String>,
+    #[serde(rename = "kinesis.region")]
+    kinesis_region: &'a Option<String>,
+    #[serde(rename = "firehose.endpoint")]
+    firehose_endpoint: &'a Option<String>,
+    #[serde(rename = "cloudwatch.endpoint")]
+    cloudwatch_endpoint: &'a Option<String>,
+    #[serde(rename = "cloudwatch.emitMetrics")]
+    cloudwatch_emit_metrics: bool,
+    #[serde(rename = "cloudwatch.namespace")]
+    cloudwatch_namespace: &'a str,
+    #[serde(rename = "cloudwatch.tagInstance")]
+    cloudwatch_tag_instance: bool,
+    #[serde(rename = "cloudwatch.metricsBufferTimeMillis")]
+    cloudwatch_metrics_buffer_time_millis: u64,
+    #[serde(rename = "cloudwatch.metricsQueueSize")]
+    cloudwatch_metrics_queue_size: u32,
+    #[serde(rename = "log.emitMetrics")]
+    log_emit_metrics: bool,
+    #[serde(rename = "log.emitInternalMetrics")]
+    log_emit_internal_metrics: bool,
+    #[serde(rename = "log.statusReportingPeriodSeconds")]
+    log_status_reporting_period_seconds: u32,
+    /// Lossy: serde refuses paths that are not UTF-8, and `check` must still print the rest.
+    #[serde(rename = "checkpointFile")]
+    checkpoint_file: Cow<'a, str>,
+    #[serde(rename = "checkpointTimeToLiveDays")]
+    checkpoint_ttl_days: u32,
+    #[serde(rename = "checkpoints.queryTimeoutSeconds")]
+    checkpoints_query_timeout_seconds: u32,
+    #[serde(rename = "checkpoints.connectionTimeoutSeconds")]
+    checkpoints_connection_timeout_seconds: u32,
+    #[serde(rename = "shutdownTimeoutMillis")]
+    shutdown_timeout_millis: u64,
+    #[serde(rename = "maxSendingThreads")]
+    max_sending_threads: u32,
+    #[serde(rename = "maxSendingThreadsPerCore")]
+    max_sending_threads_per_core: u32,
+    #[serde(rename = "sendingThreadsKeepAliveMillis")]
+    sending_threads_keep_alive_millis: u64,
+    #[serde(rename = "sendingThreadsMaxQueueSize")]
+    sending_threads_max_queue_size: u32,
+    #[serde(rename = "maxConnections")]
+    max_connections: u32,
+    #[serde(rename = "connectionTimeoutMillis")]
+    connection_timeout_millis: u32,
+    #[serde(rename = "socketTimeoutMillis")]
+    socket_timeout_millis: u32,
+    #[serde(rename = "connectionTTLMillis")]
+    connection_ttl_millis: i64,
+    #[serde(rename = "useTcpKeepAlive")]
+    use_tcp_keep_alive: bool,
+    #[serde(rename = "useHttpGzip")]
+    use_http_gzip: bool,
+    #[serde(rename = "userAgent")]
+    user_agent: &'a Option<String>,
+    #[serde(rename = "userAgentOverride")]
+    user_agent_override: &'a Option<String>,
+    flows: Vec<ResolvedFlow<'a>>,
+}
+
+impl<'a> Resolved<'a> {
+    fn of(c: &'a AgentConfig) -> Self {
+        Resolved {
+            aws_access_key_id: &c.aws_access_key_id,
+            aws_secret_access_key: c.aws_secret_access_key.as_ref().map(|_| "****"),
+            assume_role_arn: &c.assume_role_arn,
+            assume_role_external_id: &c.assume_role_external_id,
+            sts_endpoint: &c.sts_endpoint,
+            user_defined_credentials_provider_classname: &c
+                .user_defined_credentials_provider_classname,
+            user_defined_credentials_provider_location: &c
+                .user_defined_credentials_provider_location,
+            kinesis_endpoint: &c.kinesis_endpoint,
+            kinesis_region: &c.kinesis_region,
+            firehose_endpoint: &c.firehose_endpoint,
+            cloudwatch_endpoint: &c.cloudwatch_endpoint,
+            cloudwatch_emit_metrics: c.cloudwatch_emit_metrics,
+            cloudwatch_namespace: &c.cloudwatch_namespace,
+            cloudwatch_tag_instance: c.cloudwatch_tag_instance,
+            cloudwatch_metrics_buffer_time_millis: c.cloudwatch_metrics_buffer_time_millis,
+            cloudwatch_metrics_queue_size: c.cloudwatch_metrics_queue_size,
+            log_emit_metrics: c.log_emit_metrics,
+            log_emit_internal_metrics: c.log_emit_internal_metrics,
+            log_status_reporting_period_seconds: c.log_status_reporting_period_seconds,
+            checkpoint_file: c.checkpoint_file.to_string_lossy(),
+            checkpoint_ttl_days: c.checkpoint_ttl_days,
+            checkpoints_query_timeout_seconds: c.checkpoints_query_timeout_seconds,
+            checkpoints_connection_timeout_seconds: c.checkpoints_connection_timeout_seconds,
+            shutdown_timeout_millis: c.shutdown_timeout_millis,
+            max_sending_threads: c.max_sending_threads,
+            max_sending_threads_per_core: c.max_sending_threads_per_core,
+            sending_threads_keep_alive_millis: c.sending_threads_keep_alive_millis,
+            sending_threads_max_queue_size: c.sending_threads_max_queue_size,
+            max_connections: c.max_connections,
+            connection_timeout_millis: c.connection_timeout_millis,
+            socket_timeout_millis: c.socket_timeout_millis,
+            connection_ttl_millis: c.connection_ttl_millis,
+            use_tcp_keep_alive: c.use_tcp_keep_alive,
+            use_http_gzip: c.use_http_gzip,
+            user_agent: &c.user_agent,
+            user_agent_override: &c.user_agent_override,
+            flows: c.flows.iter().map(ResolvedFlow::of).collect(),
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    const F: &str = "/etc/kinetail/agent.json";
-
-    fn run(v: Value) -> Result<(AgentConfig, Vec<String>), String> {
-        let map = match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        let mut sec = Section::root(Path::new(F), &map);
-        let cfg = parse(&mut sec).map_err(|e| e.to_string())?;
-        Ok((cfg, sec.unknown_keys()))
-    }
-
-    fn ok(v: Value) -> AgentConfig {
-        match run(v) {
-            Ok((c, _)) => c,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
-    fn err(v: Value) -> String {
-        match run(v) {
-            Ok((c, _)) => panic!("accepted {c:?}"),
-            Err(e) => e,
-        }
-    }
-
-    #[test]
-    fn every_default() {
-        let c = ok(json!({}));
-        assert_eq!(c.source, PathBuf::from(F));
-        assert_eq!(c.aws_access_key_id, None);
-        assert_eq!(c.aws_secret_access_key, None);
-        assert_eq!(c.assume_role_arn, None);
-        assert_eq!(c.assume_role_external_id, None);
-        assert_eq!(c.sts_endpoint, None);
-        assert_eq!(c.user_defined_credentials_provider_classname, None);
-        assert_eq!(c.user_defined_credentials_provider_location, None);
-        assert_eq!(c.kinesis_endpoint, None);
-        assert_eq!(c.kinesis_region, None);
-        assert_eq!(c.firehose_endpoint, None);
-        assert_eq!(c.cloudwatch_endpoint, None);
-        assert!(c.cloudwatch_emit_metrics);
-        assert_eq!(c.cloudwatch_namespace, "AWSKinesisAgent");
-        assert!(!c.cloudwatch_tag_instance);
-        assert_eq!(c.cloudwatch_metrics_buffer_time_millis, 30_000);
-        assert_eq!(c.cloudwatch_metrics_queue_size, 10_000);
-        assert!(!c.log_emit_metrics);
-        assert!(!c.log_emit_internal_metrics);
-        assert_eq!(c.log_status_reporting_period_seconds, 30);
-        assert_eq!(
-            c.checkpoint_file,
-            PathBuf::from("/var/lib/kinetail/checkpoints")
-        );
-        assert_eq!(c.checkpoint_ttl_days, 7);
-        assert_eq!(c.checkpoints_query_timeout_seconds, 30);
-        assert_eq!(c.checkpoints_connection_timeout_seconds, 5);
-        assert_eq!(c.shutdown_timeout_millis, 10_000);
-        assert_eq!(c.max_sending_threads_per_core, 12);
-        assert_eq!(c.sending_threads_keep_alive_millis, 60_000);
-        assert_eq!(c.sending_threads_max_queue_size, 100);
-        assert_eq!(c.connection_timeout_millis, 10_000);
-        assert_eq!(c.socket_timeout_millis, 50_000);
-        assert_eq!(c.connection_ttl_millis, -1);
-        assert!(!c.use_tcp_keep_alive);
-        assert!(!c.use_http_gzip);
-        assert_eq!(c.user_agent, None);
-        assert_eq!(c.user_agent_override, None);
-    }
-
-    #[test]
-    fn default_max_sending_threads_and_connections() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-        let c = ok(json!({}));
-        assert_eq!(c.max_sending_threads, (12 * cores).max(2));
-        assert_eq!(c.max_connections, c.max_sending_threads.max(50));
-        let c = ok(json!({"maxSendingThreadsPerCore": 0}));
-        assert_eq!(c.max_sending_threads, 2);
-        assert_eq!(c.max_connections, 50);
-        let c = ok(json!({"maxSendingThreads": 100}));
-        assert_eq!(c.max_connections, 100);
-        let c = ok(json!({"maxSendingThreads": 10}));
-        assert_eq!(c.max_connections, 50);
-        let c = ok(json!({"maxSendingThreads": 10, "maxConnections": 3}));
-        assert_eq!(c.max_connections, 3);
-        assert_eq!(default_max_sending_threads(u32::MAX), INT_MAX);
-    }
-
-    #[test]
-    fn flat_dotted_keys_only() {
-        let (c, unknown) =
-            run(json!({"cloudwatch": {"emitMetrics": false}, "cloudwatch.namespace": "X"}))
-                .unwrap();
-        assert!(c.cloudwatch_emit_metrics);
-        assert_eq!(c.cloudwatch_namespace, "X");
-        assert_eq!(unknown, vec![format!("{F}: cloudwatch")]);
-        assert!(!ok(json!({"cloudwatch.emitMetrics": false})).cloudwatch_emit_metrics);
-    }
-
-    #[test]
-    fn empty_and_null_mean_default() {
-        let c = ok(
-            json!({"kinesis.endpoint": "", "cloudwatch.namespace": null, "maxConnections": "", "useHttpGzip": null, "checkpointFile": ""}),
-        );
-        assert_eq!(c.kinesis_endpoint, None);
-        assert_eq!(c.cloudwatch_namespace, "AWSKinesisAgent");
-        assert_eq!(c.max_connections, c.max_sending_threads.max(50));
-        assert!(!c.use_http_gzip);
-        assert_eq!(c.checkpoint_file, PathBuf::from(DEFAULT_CHECKPOINT_FILE));
-    }
-
-    #[test]
-    fn legacy_log_keys_are_unknown() {
-        let (_, unknown) =
-            run(json!({"log.level": "ERROR", "log.file": "/tmp/x", "log.maxBackupIndex": 12, "log.maxFileSize": 1234})).unwrap();
-        assert_eq!(
-            unknown,
-            vec![
-                format!("{F}: log.level"),
-                format!("{F}: log.file"),
-                format!("{F}: log.maxBackupIndex"),
-                format!("{F}: log.maxFileSize"),
-            ]
-        );
-    }
-
-    #[test]
-    fn errors_name_file_and_key() {
-        assert_eq!(
-            err(json!({"sendingThreadsMaxQueueSize": "21.5"})),
-            format!("{F}: sendingThreadsMaxQueueSize: Failed to convert value (21.5) to desired type (int): sendingThreadsMaxQueueSize")
-        );
-        assert_eq!(
-            err(json!({"cloudwatch.emitMetrics": "nope"})),
-            format!("{F}: cloudwatch.emitMetrics: Cannot convert value to boolean: nope")
-        );
-        assert_eq!(
-            err(json!({"maxSendingThreads": 0})),
-            format!("{F}: maxSendingThreads: 'maxSendingThreads' value 0 is outside of valid range ([1, 2147483647])")
-        );
-        assert!(
-            err(json!({"log.statusReportingPeriodSeconds": 0})).contains("outside of valid range")
-        );
-        assert!(err(json!({"shutdownTimeoutMillis": -5})).contains("outside of valid range"));
-        assert!(err(json!({"kinesis.region": ["us-east-1"]}))
-            .contains("to desired type (string): kinesis.region"));
-    }
-
-    #[test]
-    fn connection_ttl_accepts_negative() {
-        assert_eq!(
-            ok(json!({"connectionTTLMillis": "-1"})).connection_ttl_millis,
-            -1
-        );
-        assert_eq!(
-            ok(json!({"connectionTTLMillis": 123})).connection_ttl_millis,
-            123
-        );
-    }
-
-    #[test]
-    fn secret_is_masked() {
-        let c = ok(json!({"awsAccessKeyId": "AKIDEXAMPLE", "awsSecretAccessKey": "wJalrXUtnFEMI"}));
-        assert_eq!(
-            c.aws_secret_access_key.as_ref().map(Secret::expose),
-            Some("wJalrXUtnFEMI")
-        );
-        let debug = format!("{c:?}");
-        assert!(!debug.contains("wJalrXUtnFEMI"), "{debug}");
-        assert!(debug.contains("AKIDEXAMPLE"));
-        let j = c.resolved_json();
-        assert_eq!(j["awsSecretAccessKey"], json!("****"));
-        assert_eq!(j["awsAccessKeyId"], json!("AKIDEXAMPLE"));
-        assert!(!j.to_string().contains("wJalrXUtnFEMI"));
-        assert_eq!(
-            ok(json!({})).resolved_json()["awsSecretAccessKey"],
-            Value::Null
-        );
-        assert_eq!(format!("{:?}", Secret::new("x")), "\"****\"");
-    }
-
-    #[test]
-    fn resolved_json_lists_every_agent_key_with_defaults() {
-        let j = ok(json!({})).resolved_json();
-        let obj = j.as_object().unwrap();
-        assert_eq!(obj.len(), 37);
-        assert_eq!(j["cloudwatch.namespace"], json!("AWSKinesisAgent"));
-        assert_eq!(j["checkpointFile"], json!("/var/lib/kinetail/checkpoints"));
-        assert_eq!(j["connectionTTLMillis"], json!(-1));
-        assert_eq!(j["kinesis.endpoint"], Value::Null);
-        assert_eq!(j["flows"], json!([]));
-    }
-}
+mod tests;

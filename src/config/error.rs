@@ -8,15 +8,13 @@ pub enum ConfigError {
     /// The file (or the `agent.d` directory) could not be read.
     #[error("{}: cannot read configuration: {source}", path.display())]
     Io {
-        /// File or directory that failed.
+        /// The file, or the `agent.d` directory.
         path: PathBuf,
-        /// Underlying error.
         source: std::io::Error,
     },
     /// The file is not valid JSON (after comments are removed).
     #[error("{}:{line}:{column}: invalid JSON: {message}", path.display())]
     Syntax {
-        /// File being parsed.
         path: PathBuf,
         /// 1-based line of the error.
         line: usize,
@@ -27,12 +25,7 @@ pub enum ConfigError {
     },
     /// The document is JSON but its top level is not an object.
     #[error("{}: {message}", path.display())]
-    Document {
-        /// File being parsed.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    Document { path: PathBuf, message: String },
     /// A key has a value the agent does not accept.
     #[error("{}: {key}: {message}", path.display())]
     Invalid {

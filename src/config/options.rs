@@ -2,17 +2,7 @@
 
 use serde::Serialize;
 
-/// Output layout of JSON-producing converters (`jsonFormat`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub enum JsonFormat {
-    /// `{"a":"b"}`, the default.
-    #[default]
-    #[serde(rename = "COMPACT")]
-    Compact,
-    /// Jackson's `DefaultPrettyPrinter` layout.
-    #[serde(rename = "PRETTYPRINT")]
-    PrettyPrint,
-}
+pub use crate::java::json::JsonFormat;
 
 /// `logFormat` of LOGTOJSON (and the unused one of ADDEC2METADATA).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,23 +46,20 @@ pub enum ProcessingOption {
         field_names: Vec<String>,
         /// `delimiter`, a Java regular expression (default `,`).
         delimiter: String,
-        /// `jsonFormat`.
         #[serde(rename = "jsonFormat")]
         json_format: JsonFormat,
     },
     /// Parse a log line with a known or custom pattern into JSON.
     #[serde(rename = "LOGTOJSON")]
     LogToJson {
-        /// `logFormat`.
         #[serde(rename = "logFormat")]
         log_format: LogFormat,
         /// `matchPattern`, a Java regular expression.
         #[serde(rename = "matchPattern")]
         match_pattern: Option<String>,
-        /// `customFieldNames`.
+        /// One field name per group of the pattern (the format's own names when absent).
         #[serde(rename = "customFieldNames")]
         custom_field_names: Option<Vec<String>>,
-        /// `jsonFormat`.
         #[serde(rename = "jsonFormat")]
         json_format: JsonFormat,
     },
@@ -83,7 +70,6 @@ pub enum ProcessingOption {
         metadata: serde_json::Value,
         /// `timestamp`: add the `ts` field.
         timestamp: bool,
-        /// `jsonFormat`.
         #[serde(rename = "jsonFormat")]
         json_format: JsonFormat,
     },
@@ -96,7 +82,6 @@ pub enum ProcessingOption {
         /// `metadataTTL` in seconds (default 3600).
         #[serde(rename = "metadataTTL")]
         metadata_ttl_secs: u64,
-        /// `jsonFormat`.
         #[serde(rename = "jsonFormat")]
         json_format: JsonFormat,
     },
@@ -106,7 +91,6 @@ pub enum ProcessingOption {
     /// A Java `IDataConverter` class: never supported by kinetail.
     #[serde(rename = "USINGPLUGGIN")]
     UsingPluggin {
-        /// `className`.
         #[serde(rename = "className")]
         class_name: String,
     },

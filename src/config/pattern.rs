@@ -7,9 +7,10 @@ use globset::{GlobBuilder, GlobMatcher};
 /// Characters that make a path component a glob (Java `glob:` syntax).
 const GLOB_CHARS: &[char] = &['*', '?', '[', '{'];
 
-/// A validated `filePattern`.
+/// A validated `filePattern`, split into its directory and file-name glob (the tail side matches
+/// files with `tail::FilePattern`, built from these parts).
 #[derive(Debug, Clone)]
-pub(crate) struct FilePattern {
+pub(crate) struct PatternParts {
     /// Absolute directory, normalised like `java.nio.file.Path` (no duplicate or trailing slashes).
     pub(crate) directory: PathBuf,
     /// The last component, as written.
@@ -18,7 +19,7 @@ pub(crate) struct FilePattern {
     pub(crate) matcher: GlobMatcher,
 }
 
-impl FilePattern {
+impl PatternParts {
     /// `SourceFile.toString()`: `<dir>/<glob>`; for the root directory this gives `//glob`, as in Java,
     /// which matters because it is part of the checkpoint key.
     pub(crate) fn source_string(&self) -> String {
@@ -30,7 +31,7 @@ impl FilePattern {
 pub(crate) fn parse(
     pattern: &str,
     cwd: &dyn Fn() -> std::io::Result<PathBuf>,
-) -> Result<FilePattern, String> {
+) -> Result<PatternParts, String> {
     if pattern.contains('\0') {
         return Err(format!("Nul character not allowed: {pattern:?}"));
     }
@@ -61,7 +62,7 @@ pub(crate) fn parse(
         .build()
         .map_err(|e| format!("invalid glob {glob:?}: {e}"))?
         .compile_matcher();
-    Ok(FilePattern {
+    Ok(PatternParts {
         directory,
         glob: glob.to_string(),
         matcher,
@@ -87,7 +88,7 @@ mod tests {
         Ok(PathBuf::from("/home/me/"))
     }
 
-    fn ok(p: &str) -> FilePattern {
+    fn ok(p: &str) -> PatternParts {
         match parse(p, &cwd) {
             Ok(fp) => fp,
             Err(e) => panic!("{p}: {e}"),

@@ -19,11 +19,6 @@ impl AgentConfig {
         }
         for flow in &self.flows {
             let id = &flow.id;
-            if flow.is_firehose() {
-                out.push(format!(
-                    "flow {id}: Firehose flows (deliveryStream) are not supported yet"
-                ));
-            }
             for opt in &flow.data_processing_options {
                 if let ProcessingOption::UsingPluggin { .. } = opt {
                     out.push(format!(
@@ -52,7 +47,8 @@ mod tests {
     #[test]
     fn supported_config_has_no_messages() {
         assert!(unsupported(
-            r#"{"flows": [{"filePattern": "/x/*.log", "kinesisStream": "s",
+            r#"{"flows": [{"filePattern": "/x/*.log", "deliveryStream": "d", "aggregatedRecordSizeBytes": 4096},
+                {"filePattern": "/x/*.log", "kinesisStream": "s",
                 "multiLineStartPattern": "^\\S", "fileFooterPattern": "END",
                 "dataProcessingOptions": [{"optionName": "SINGLELINE"}, {"optionName": "CSVTOJSON", "customFieldNames": ["a"]},
                   {"optionName": "LOGTOJSON", "logFormat": "SYSLOG"}, {"optionName": "ADDMETADATA", "metadata": {}},
@@ -86,7 +82,6 @@ mod tests {
             vec![
                 "assumeRoleARN is not supported yet",
                 "userDefinedCredentialsProvider.classname loads Java classes and cannot be supported by kinetail",
-                "flow fh:d:/x/*.log: Firehose flows (deliveryStream) are not supported yet",
                 "flow kinesis:s:/x/*.log: dataProcessingOptions USINGPLUGGIN loads Java classes and cannot be supported by kinetail",
             ]
         );

@@ -43,7 +43,7 @@ mod tests {
         assert_eq!(conv(b"hello there!! :)"), b"{hello there!! :)}");
     }
 
-    /// §3.6 and `AbstractParserTest.testBuildingRecordOfConvertedData`: the newline stays inside.
+    /// The Java `AddBracketsDataConverter` behaviour and `AbstractParserTest.testBuildingRecordOfConvertedData`: the newline stays inside.
     #[test]
     fn trailing_newline_stays_inside() {
         assert_eq!(conv(b"abc\n"), b"{abc\n}");

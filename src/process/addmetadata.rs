@@ -10,12 +10,13 @@
 //! rendered once, at construction, by the Jackson-compatible writer; a record then costs two
 //! copies, one timestamp and one escaped string, with no allocation.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use crate::config::JsonFormat;
 
-use super::json::{self, JsonWriter};
+use super::timestamp::{epoch_millis, write_utc_millis};
 use super::{utf8, ConvertError, Converter};
+use crate::java::json::{self, JsonWriter};
 
 /// Where ADDMETADATA reads the time; injected so that tests are deterministic.
 pub type Clock = fn() -> SystemTime;
@@ -96,10 +97,8 @@ impl Converter for AddMetadata {
         out.reserve(self.head.len() + 26 + self.middle.len() + line.len() + 2 + self.tail.len());
         out.extend_from_slice(&self.head);
         if self.timestamp {
-            let mut ts = [0u8; TS_MAX];
-            let len = format_utc_millis(epoch_millis((self.clock)()), &mut ts);
             out.push(b'"');
-            out.extend_from_slice(&ts[..len]);
+            write_utc_millis(epoch_millis((self.clock)()), out);
             out.push(b'"');
         }
         out.extend_from_slice(&self.middle);
@@ -109,104 +108,11 @@ impl Converter for AddMetadata {
     }
 }
 
-/// Longest timestamp [`format_utc_millis`] writes (a 12-digit year at most).
-pub const TS_MAX: usize = 32;
-
-/// Milliseconds since the Unix epoch, negative before it, as `Date.getTime()`.
-pub fn epoch_millis(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        // `Date` floors: 1 ms before the epoch is -1, even for a sub-millisecond difference.
-        Err(e) => {
-            let d = e.duration();
-            let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-            let partial = d.subsec_nanos() % 1_000_000 != 0;
-            -ms - i64::from(partial)
-        }
-    }
-}
-
-/// Write `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'` for `millis` into `buf`, returning its length.
-///
-/// Proleptic Gregorian calendar (Java's `GregorianCalendar` switches to Julian dates before
-/// 1582, irrelevant for a clock); years below 1000 are zero-padded to 4 digits as
-/// `SimpleDateFormat` does, later ones printed in full; years before 1 are clamped to 0001.
-pub fn format_utc_millis(millis: i64, buf: &mut [u8; TS_MAX]) -> usize {
-    let days = millis.div_euclid(86_400_000);
-    let ms_of_day = millis.rem_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    let year = year.max(1);
-    let mut n = 0;
-    let mut put = |b: u8| {
-        if let Some(slot) = buf.get_mut(n) {
-            *slot = b;
-            n += 1;
-        }
-    };
-    let mut digits = [0u8; 20];
-    let mut len = 0;
-    let mut y = year.unsigned_abs();
-    while y > 0 || len < 4 {
-        digits[len] = b'0' + (y % 10) as u8;
-        y /= 10;
-        len += 1;
-    }
-    for &d in digits[..len].iter().rev() {
-        put(d);
-    }
-    let two = |v: i64| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
-    let [a, b] = two(month);
-    for c in [b'-', a, b] {
-        put(c);
-    }
-    let [a, b] = two(day);
-    for c in [b'-', a, b, b'T'] {
-        put(c);
-    }
-    let secs = ms_of_day / 1000;
-    for (i, v) in [secs / 3600, secs / 60 % 60, secs % 60]
-        .into_iter()
-        .enumerate()
-    {
-        if i > 0 {
-            put(b':');
-        }
-        let [a, b] = two(v);
-        put(a);
-        put(b);
-    }
-    let ms = ms_of_day % 1000;
-    for c in [
-        b'.',
-        b'0' + (ms / 100) as u8,
-        b'0' + (ms / 10 % 10) as u8,
-        b'0' + (ms % 10) as u8,
-        b'Z',
-    ] {
-        put(c);
-    }
-    n
-}
-
-/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's `civil_from_days`.
-pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     /// 2024-02-29T23:59:58.007Z.
     fn fixed_clock() -> SystemTime {
@@ -220,12 +126,6 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    fn ts(millis: i64) -> String {
-        let mut buf = [0u8; TS_MAX];
-        let n = format_utc_millis(millis, &mut buf);
-        String::from_utf8(buf[..n].to_vec()).unwrap()
-    }
-
     /// `DataConverterTest.testAddMetadataConverter` (its `HashMap` iterates `foo` first).
     #[test]
     fn data_converter_test_add_metadata() {
@@ -236,7 +136,7 @@ mod tests {
         );
     }
 
-    /// §3.4: key order as configured, one `\n` stripped, `ts` first.
+    /// The ADDMETADATA example of the Java agent's documentation: key order as configured, one `\n` stripped, `ts` first.
     #[test]
     fn reference_example_with_timestamp() {
         let meta = json!({"key": "value", "foo": {"bar": "bas"}});
@@ -300,56 +200,6 @@ mod tests {
             conv(&meta, false, JsonFormat::Compact, b"caf\xc3\xa9 \xff\x01"),
             "{\"metadata\":null,\"data\":\"caf\u{e9} \u{fffd}\\u0001\"}\n"
         );
-    }
-
-    #[test]
-    fn timestamps_match_simple_date_format() {
-        assert_eq!(ts(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(ts(-1), "1969-12-31T23:59:59.999Z");
-        assert_eq!(ts(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(ts(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
-        assert_eq!(ts(4_107_542_400_000), "2100-03-01T00:00:00.000Z");
-        assert_eq!(ts(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
-        assert_eq!(ts(253_402_300_800_000), "10000-01-01T00:00:00.000Z");
-        assert_eq!(ts(-30_610_224_000_000), "1000-01-01T00:00:00.000Z");
-        assert_eq!(ts(-59_011_459_200_000), "0100-01-01T00:00:00.000Z");
-        // Out-of-range values neither panic nor overflow the buffer.
-        let _ = ts(i64::MIN);
-        let _ = ts(i64::MAX);
-    }
-
-    /// Every day of 1969..2101 against a naive day-by-day calendar walk.
-    #[test]
-    fn civil_from_days_walks_the_calendar() {
-        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        let (mut y, mut m, mut d) = (1969i64, 1i64, 1i64);
-        for days in -365..47_848 {
-            assert_eq!(civil_from_days(days), (y, m, d), "{days}");
-            let month_len = match m {
-                2 if leap(y) => 29,
-                2 => 28,
-                4 | 6 | 9 | 11 => 30,
-                _ => 31,
-            };
-            d += 1;
-            if d > month_len {
-                d = 1;
-                m += 1;
-                if m > 12 {
-                    m = 1;
-                    y += 1;
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn epoch_millis_floors_like_java_date() {
-        assert_eq!(epoch_millis(UNIX_EPOCH), 0);
-        assert_eq!(epoch_millis(UNIX_EPOCH + Duration::from_micros(1_999)), 1);
-        assert_eq!(epoch_millis(UNIX_EPOCH - Duration::from_micros(1)), -1);
-        assert_eq!(epoch_millis(UNIX_EPOCH - Duration::from_millis(1)), -1);
-        assert_eq!(epoch_millis(UNIX_EPOCH - Duration::from_micros(1_001)), -2);
     }
 
     #[test]

@@ -338,7 +338,7 @@ mod tests {
     #[test]
     fn every_pattern_compiles_with_one_group_per_default_field() {
         for format in ALL {
-            let re = super::super::regex::full_match(pattern(format), false).unwrap();
+            let re = crate::java::regex::full_match(pattern(format), false).unwrap();
             assert_eq!(re.group_count(), default_fields(format).len(), "{format:?}");
         }
     }

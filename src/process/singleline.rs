@@ -7,10 +7,10 @@
 //! first wrote it as the Java literal `"\\n"` (two characters) and later changed it to
 //! `"\\\\n"` so that `DataConverterTest.testSingleLineDataConverter` passes; that test expects
 //! the Java literal `"{\\\\n\"a\": {\\\\n..."`, i.e. `{` `\` `\` `n` `"a"`. The reference
-//! (§3.1) agrees, so the current agent emits `\\n`.
+//! (the Java agent's SINGLELINE documentation) agrees, so the current agent emits `\\n`.
 
-use super::java_split::JavaSplitter;
 use super::{utf8, ConvertError, Converter};
+use crate::java::split::JavaSplitter;
 
 /// What `ESCAPE_NEW_LINE` puts between lines: backslash, backslash, `n`.
 const ESCAPED_NEW_LINE: &[u8] = b"\\\\n";

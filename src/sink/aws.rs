@@ -1,15 +1,26 @@
 //! AWS client settings shared by every destination: endpoint, region, credentials, timeouts.
+//!
+//! The SDK configuration is loaded once ([`sdk_config`]); the hand-signed data-plane requests
+//! (`send.rs`) take from it what they need as a [`DataPlane`]: the credentials chain behind
+//! aws-config's identity cache, the region, the HTTP client and the timeouts. Control-plane
+//! SDK clients built from the same `SdkConfig` keep the SDK's standard retry; the data plane
+//! has none of its own, the sink loop retries.
 
+use aws_config::identity::IdentityCache;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::identity::{SharedIdentityCache, SharedIdentityResolver};
+use aws_types::service_config::ServiceConfigKey;
 use std::time::Duration;
 
 /// What the agent configuration says about reaching AWS.
 #[derive(Debug, Clone, Default)]
 pub struct AwsSettings {
-    /// Service endpoint (`kinesis.endpoint`), with or without a scheme.
+    /// Service endpoint (`kinesis.endpoint` or `firehose.endpoint`), with or without a scheme.
     pub endpoint: Option<String>,
-    /// Region (`kinesis.region`).
+    /// Region (`kinesis.region`; for Firehose, see [`firehose_region`]).
     pub region: Option<String>,
     /// Static credentials, used only when both halves are set.
     pub access_key_id: Option<String>,
@@ -31,6 +42,133 @@ pub enum AwsError {
         "no AWS region: set kinesis.region in the configuration, or AWS_REGION in the environment"
     )]
     NoRegion,
+    /// The configuration explicitly has no credentials provider.
+    #[error("no AWS credentials provider is configured")]
+    NoCredentials,
+    /// The SDK's endpoint rules gave no endpoint for a service.
+    #[error("no {service} endpoint for region {region}: {reason}")]
+    Endpoint {
+        /// The service, such as `Kinesis`.
+        service: &'static str,
+        /// The region asked for.
+        region: String,
+        /// What the SDK's endpoint resolver said.
+        reason: String,
+    },
+}
+
+/// The loaded SDK configuration, plus what the agent configuration says that it cannot carry: a
+/// `userAgent` that is not a valid SDK app name (such as `acme-logs/3.1`).
+#[derive(Debug, Clone)]
+pub struct AwsConfig {
+    sdk: SdkConfig,
+    user_agent: Option<String>,
+}
+
+impl AwsConfig {
+    /// The SDK configuration.
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    /// The configured `userAgent` prefix, as written.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.user_agent.as_deref()
+    }
+}
+
+impl From<SdkConfig> for AwsConfig {
+    fn from(sdk: SdkConfig) -> AwsConfig {
+        AwsConfig {
+            sdk,
+            user_agent: None,
+        }
+    }
+}
+
+/// What a hand-signed data-plane request takes from the SDK configuration.
+#[derive(Debug, Clone)]
+pub struct DataPlane {
+    /// Region to sign for.
+    pub region: String,
+    /// The credentials chain (static keys, environment, profile, SSO, web identity, IMDS...).
+    pub credentials: SharedIdentityResolver,
+    /// aws-config's identity cache: credentials are fetched once and refreshed before expiry.
+    pub identity_cache: SharedIdentityCache,
+    /// The configured HTTP client; None = the SDK's default hyper + rustls client.
+    pub http_client: Option<SharedHttpClient>,
+    /// Connect and read timeouts.
+    pub timeouts: TimeoutConfig,
+    /// The behavior version the SDK defaults (such as its HTTP client) follow.
+    pub behavior_version: BehaviorVersion,
+    /// The `User-Agent` header: the configured `userAgent` prefix, then `kinetail/<version>`.
+    pub user_agent: String,
+    /// Whether FIPS endpoints are asked for.
+    pub use_fips: bool,
+    /// Whether dual-stack endpoints are asked for.
+    pub use_dual_stack: bool,
+}
+
+impl DataPlane {
+    /// Takes the data-plane settings from a loaded configuration.
+    pub fn new(config: &AwsConfig) -> Result<DataPlane, AwsError> {
+        let sdk = config.sdk();
+        let region = sdk.region().ok_or(AwsError::NoRegion)?.to_string();
+        let credentials = sdk.credentials_provider().ok_or(AwsError::NoCredentials)?;
+        let agent = format!("kinetail/{}", env!("CARGO_PKG_VERSION"));
+        Ok(DataPlane {
+            region,
+            // One resolver for every destination: they share one entry of the identity cache.
+            credentials: SharedIdentityResolver::new(credentials),
+            identity_cache: sdk
+                .identity_cache()
+                .unwrap_or_else(|| IdentityCache::lazy().build()),
+            http_client: sdk.http_client(),
+            timeouts: sdk
+                .timeout_config()
+                .cloned()
+                .unwrap_or_else(TimeoutConfig::disabled),
+            behavior_version: sdk
+                .behavior_version()
+                .unwrap_or_else(BehaviorVersion::latest),
+            user_agent: match config.user_agent().or(sdk.app_name().map(|a| a.as_ref())) {
+                Some(prefix) => format!("{} {agent}", header_text(prefix.trim())),
+                None => agent,
+            },
+            use_fips: sdk.use_fips().unwrap_or(false),
+            use_dual_stack: sdk.use_dual_stack().unwrap_or(false),
+        })
+    }
+}
+
+/// `s` as a header value can carry it: characters other than printable ASCII become `?`.
+fn header_text(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// The endpoint URL configured for one service, as the SDK's own config builder finds it: the
+/// service-specific `AWS_ENDPOINT_URL_<SERVICE>` / profile `endpoint_url` unless the URL was
+/// set in code (`kinesis.endpoint`), then the global one. None = the SDK's endpoint rules decide.
+pub fn endpoint_override(sdk: &SdkConfig, service_id: &str) -> Option<String> {
+    if sdk.get_origin("endpoint_url").is_client_config() {
+        return sdk.endpoint_url().map(str::to_owned);
+    }
+    let key = ServiceConfigKey::builder()
+        .service_id(service_id)
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok();
+    key.and_then(|key| sdk.service_config()?.load_config(key))
+        .or_else(|| sdk.endpoint_url().map(str::to_owned))
 }
 
 /// Adds `https://` to an endpoint written without a scheme, as the Java SDK does.
@@ -59,8 +197,27 @@ pub fn region_from_endpoint(endpoint: &str) -> Option<String> {
     looks_like_region.then(|| (*region).to_owned())
 }
 
+/// The region of the Firehose client: the one in `firehose.endpoint`'s host name, else
+/// us-east-1. The Java agent builds its Firehose client with the SDK v1 constructor that defaults
+/// to `firehose.us-east-1.amazonaws.com` and has no `firehose.region` key: neither `kinesis.region`
+/// nor `AWS_REGION` moves it, so a working Java setup sends to exactly this region.
+pub fn firehose_region(endpoint: Option<&str>) -> String {
+    endpoint
+        .and_then(region_from_endpoint)
+        .unwrap_or_else(|| "us-east-1".to_owned())
+}
+
 /// Loads the SDK configuration: static keys when both are set, else the default credential chain.
+///
+/// Its retry configuration stays the SDK's standard one (or `AWS_MAX_ATTEMPTS` / the profile's):
+/// it is for control-plane clients only, since the data plane (`send.rs`) never retries itself.
 pub async fn sdk_config(s: &AwsSettings) -> Result<SdkConfig, AwsError> {
+    load_config(s).await.map(|c| c.sdk)
+}
+
+/// Loads the SDK configuration ([`sdk_config`]) and keeps the `userAgent` as written, for the
+/// hand-signed requests.
+pub async fn load_config(s: &AwsSettings) -> Result<AwsConfig, AwsError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
         aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(s.connect_timeout)
@@ -89,9 +246,9 @@ pub async fn sdk_config(s: &AwsSettings) -> Result<SdkConfig, AwsError> {
     if let Some(ua) = &s.user_agent {
         match AppName::new(ua.clone()) {
             Ok(name) => loader = loader.app_name(name),
-            Err(_) => {
-                tracing::warn!("userAgent {ua:?} is not a valid app name for the AWS SDK; ignored")
-            }
+            Err(_) => tracing::info!(
+                "userAgent {ua:?} is not a valid AWS SDK app name: it is sent with PutRecords and PutRecordBatch, not with the SDK's own requests"
+            ),
         }
     }
     let mut config = loader.load().await;
@@ -106,12 +263,72 @@ pub async fn sdk_config(s: &AwsSettings) -> Result<SdkConfig, AwsError> {
             return Err(AwsError::NoRegion);
         }
     }
-    Ok(config)
+    Ok(AwsConfig {
+        sdk: config,
+        user_agent: s.user_agent.clone().filter(|ua| !ua.trim().is_empty()),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sdk(app: Option<&str>) -> SdkConfig {
+        let mut b = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                    "a", "b", None, None, "test",
+                )),
+            );
+        if let Some(app) = app {
+            b = b.app_name(AppName::new(app.to_owned()).unwrap());
+        }
+        b.build()
+    }
+
+    fn user_agent(app: Option<&str>, configured: Option<&str>) -> String {
+        let config = AwsConfig {
+            sdk: sdk(app),
+            user_agent: configured.map(str::to_owned),
+        };
+        DataPlane::new(&config).unwrap().user_agent
+    }
+
+    #[test]
+    fn the_user_agent_starts_with_the_configured_prefix() {
+        let ours = format!("kinetail/{}", env!("CARGO_PKG_VERSION"));
+        assert_eq!(user_agent(None, None), ours);
+        assert_eq!(user_agent(Some("myapp"), None), format!("myapp {ours}"));
+        // Not a valid SDK app name, but a valid header: sent as written.
+        assert_eq!(
+            user_agent(Some("ignored"), Some(" acme-logs/3.1 (prod) ")),
+            format!("acme-logs/3.1 (prod) {ours}")
+        );
+        assert_eq!(
+            user_agent(None, Some("bad\r\nX-Injected: 1é")),
+            format!("bad??X-Injected: 1? {ours}")
+        );
+    }
+
+    #[test]
+    fn the_data_plane_takes_region_and_credentials_from_the_sdk() {
+        let plane = DataPlane::new(&sdk(None).into()).unwrap();
+        assert_eq!(plane.region, "eu-west-1");
+        let no_region = SdkConfig::builder().build();
+        assert!(matches!(
+            DataPlane::new(&no_region.into()),
+            Err(AwsError::NoRegion)
+        ));
+        let no_credentials = SdkConfig::builder()
+            .region(Region::new("eu-west-1"))
+            .build();
+        assert!(matches!(
+            DataPlane::new(&no_credentials.into()),
+            Err(AwsError::NoCredentials)
+        ));
+    }
 
     #[test]
     fn endpoints_without_scheme_get_https() {
@@ -149,5 +366,19 @@ mod tests {
         );
         assert_eq!(region_from_endpoint("http://127.0.0.1:4567"), None);
         assert_eq!(region_from_endpoint("kinesis.amazonaws.com"), None);
+    }
+
+    #[test]
+    fn firehose_region_comes_from_its_endpoint_or_is_us_east_1() {
+        assert_eq!(
+            firehose_region(Some("firehose.eu-central-1.amazonaws.com")),
+            "eu-central-1"
+        );
+        assert_eq!(
+            firehose_region(Some("https://firehose.ap-southeast-2.amazonaws.com")),
+            "ap-southeast-2"
+        );
+        assert_eq!(firehose_region(Some("http://127.0.0.1:5000")), "us-east-1");
+        assert_eq!(firehose_region(None), "us-east-1");
     }
 }

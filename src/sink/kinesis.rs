@@ -1,69 +1,57 @@
-//! Kinesis Data Streams destination: one PutRecords call per batch.
+//! Kinesis Data Streams destination: one PutRecords request per batch, its body written
+//! straight from the records (`request.rs`) and sent signed (`send.rs`).
 
+use super::aws::{endpoint_override, AwsConfig, AwsError, DataPlane};
+use super::request::{Api, Key, PutRecordsBody};
+use super::send::Sender;
 use super::{Destination, EntryResults, SendError};
 use crate::record::Record;
-use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_config::SdkConfig;
+use aws_sdk_kinesis::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 use std::future::Future;
-
-/// Error codes that retrying cannot fix: configuration or permission problems.
-const PERSISTENT_CODES: &[&str] = &[
-    "ResourceNotFoundException",
-    "AccessDeniedException",
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-    "IncompleteSignature",
-    "MissingAuthenticationToken",
-    "ExpiredTokenException",
-    "InvalidClientTokenId",
-    "KMSAccessDeniedException",
-    "KMSDisabledException",
-    "KMSInvalidStateException",
-    "KMSNotFoundException",
-    "KMSOptInRequired",
-    "ValidationException",
-    "InvalidArgumentException",
-];
 
 /// A Kinesis data stream.
 #[derive(Debug, Clone)]
 pub struct KinesisStream {
-    client: aws_sdk_kinesis::Client,
+    sender: Sender,
     stream: String,
 }
 
 impl KinesisStream {
-    /// A destination writing to `stream` through `client`.
-    pub fn new(client: aws_sdk_kinesis::Client, stream: &str) -> KinesisStream {
-        KinesisStream {
-            client,
+    /// A destination writing to `stream`, with the credentials, region, endpoint, HTTP client,
+    /// timeouts and user agent of `config`.
+    pub async fn new(config: &AwsConfig, stream: &str) -> Result<KinesisStream, AwsError> {
+        let plane = DataPlane::new(config)?;
+        let url = endpoint(config.sdk(), &plane).await?;
+        tracing::debug!("KinesisStream:{stream}: PutRecords to {url}");
+        Ok(KinesisStream {
+            sender: Sender::new(&plane, Api::PutRecords, &url)?,
             stream: stream.to_owned(),
-        }
+        })
     }
 }
 
-/// Classifies a failed call: persistent (needs an operator) or transient.
-pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    err: &SdkError<E>,
-) -> SendError {
-    let text = DisplayErrorContext(err).to_string();
-    match err {
-        SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or("");
-            let status = se.raw().status().as_u16();
-            let msg = format!("{code}: {}", se.err().message().unwrap_or(&text));
-            if PERSISTENT_CODES.contains(&code) || status == 401 || status == 403 {
-                SendError::Persistent(msg)
-            } else {
-                SendError::Transient(msg)
-            }
-        }
-        SdkError::ConstructionFailure(_) => SendError::Persistent(text),
-        _ if text.contains("credentials") => SendError::Persistent(text),
-        _ => SendError::Transient(text),
-    }
+/// The PutRecords endpoint, from the Kinesis SDK's own endpoint rules (FIPS, dual-stack,
+/// partitions, the configured override).
+async fn endpoint(sdk: &SdkConfig, plane: &DataPlane) -> Result<String, AwsError> {
+    let failed = |reason: String| AwsError::Endpoint {
+        service: "Kinesis",
+        region: plane.region.clone(),
+        reason,
+    };
+    let params = Params::builder()
+        .region(plane.region.clone())
+        .use_fips(plane.use_fips)
+        .use_dual_stack(plane.use_dual_stack)
+        .set_endpoint(endpoint_override(sdk, "Kinesis"))
+        .operation_type("data")
+        .build()
+        .map_err(|e| failed(e.to_string()))?;
+    let resolved = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(resolved.url().to_owned())
 }
 
 impl Destination for KinesisStream {
@@ -75,35 +63,62 @@ impl Destination for KinesisStream {
         &self,
         records: &[Record],
     ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
-        let entries: Result<Vec<PutRecordsRequestEntry>, _> = records
-            .iter()
-            .map(|r| {
-                PutRecordsRequestEntry::builder()
-                    .data(Blob::new(r.data.clone()))
-                    .partition_key(r.partition_key.clone())
-                    .build()
-            })
-            .collect();
-        let call = self
-            .client
-            .put_records()
-            .stream_name(self.stream.clone())
-            .set_records(entries.ok());
-        let expected = records.len();
-        async move {
-            let out = call.send().await.map_err(|e| classify(&e))?;
-            let results: EntryResults = out
-                .records()
-                .iter()
-                .map(|e| e.error_code().map(str::to_owned))
-                .collect();
-            if results.len() != expected {
-                return Err(SendError::Transient(format!(
-                    "PutRecords reply has {} entries for {expected} records",
-                    results.len()
-                )));
-            }
-            Ok(results)
+        let mut buf = self.sender.buffer();
+        let mut body = PutRecordsBody::new(&mut buf, &self.stream);
+        let (data, keys) = records.iter().fold((0, 0), |(d, k), r| {
+            (d + r.data.len(), k + r.partition_key.len())
+        });
+        body.reserve(records.len(), data, keys);
+        for r in records {
+            body.push(&r.data, Key::Text(&r.partition_key));
         }
+        let entries = body.finish();
+        self.sender.send(buf, entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::{BehaviorVersion, Region};
+    use aws_credential_types::Credentials;
+
+    async fn url_for(region: &str, custom: Option<&str>, fips: bool) -> String {
+        let mut b = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                    "a", "b", None, None, "test",
+                )),
+            )
+            .use_fips(fips);
+        if let Some(e) = custom {
+            b = b.endpoint_url(e);
+        }
+        let sdk = b.build();
+        endpoint(&sdk, &DataPlane::new(&sdk.clone().into()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn endpoints_come_from_the_sdk_rules() {
+        assert_eq!(
+            url_for("eu-west-1", None, false).await,
+            "https://kinesis.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            url_for("cn-north-1", None, false).await,
+            "https://kinesis.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(
+            url_for("us-east-2", None, true).await,
+            "https://kinesis-fips.us-east-2.amazonaws.com"
+        );
+        assert_eq!(
+            url_for("us-east-1", Some("http://127.0.0.1:4567"), false).await,
+            "http://127.0.0.1:4567"
+        );
     }
 }

@@ -2,10 +2,16 @@
 
 pub mod aws;
 pub mod batch;
+pub mod errors;
+pub mod firehose;
 pub mod kinesis;
 pub mod partition;
+pub mod reply;
+pub mod request;
 pub mod retry;
+pub mod send;
 
+use crate::log_limit::LogLimiter;
 use crate::metrics::FlowCounters;
 use crate::record::{AckSink, Record};
 use batch::{Batch, Limits};
@@ -41,35 +47,98 @@ pub trait Destination: Send + Sync + 'static {
     ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static;
 }
 
-/// Limits on what all flows together may have in flight: requests and bytes.
+/// Record bytes one flow may have in flight: enough for many requests of the usual size (500
+/// lines of a few hundred bytes), so that a flow keeps `maxSendingThreads` requests going.
+pub const FLOW_IN_FLIGHT_BYTES: usize = 2 * 1024 * 1024;
+
+/// The budget all flows share: record bytes in flight across the agent.
 ///
-/// Each request costs several times its record bytes while in flight (the records, the SDK's
-/// base64 JSON body, buffers), so a byte budget, not only a request count, keeps memory flat.
+/// Sized so that a single flow, even one whose destination is slow or down and holds its whole
+/// budget, leaves at least one flow's worth to the others: `FLOW_IN_FLIGHT_BYTES` times
+/// `min(flows, maxSendingThreads)`, at least two flows' worth.
 #[derive(Debug, Clone)]
-pub struct InFlight {
-    requests: Arc<Semaphore>,
+pub struct SharedBudget {
     kib: Arc<Semaphore>,
     kib_total: u32,
 }
 
-impl InFlight {
-    /// At most `requests` concurrent requests carrying at most `bytes` of records in total (a
-    /// single request larger than that budget may still go alone).
-    pub fn new(requests: usize, bytes: usize) -> InFlight {
+impl SharedBudget {
+    /// The agent-wide budget for `flows` flows sending with up to `max_sending_threads` requests each.
+    pub fn new(flows: usize, max_sending_threads: usize) -> SharedBudget {
+        let flows_worth = flows.min(max_sending_threads).max(2);
+        SharedBudget::with_bytes(FLOW_IN_FLIGHT_BYTES * flows_worth)
+    }
+
+    /// A budget of exactly `bytes` of records.
+    pub fn with_bytes(bytes: usize) -> SharedBudget {
         let kib_total = (bytes / 1024).clamp(1, Semaphore::MAX_PERMITS) as u32;
-        InFlight {
-            requests: Arc::new(Semaphore::new(requests.max(1))),
+        SharedBudget {
             kib: Arc::new(Semaphore::new(kib_total as usize)),
             kib_total,
         }
     }
 
-    /// Waits for room for a request of `bytes`.
-    async fn acquire(&self, bytes: usize) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
-        let want = ((bytes / 1024) as u32 + 1).min(self.kib_total);
-        let r = self.requests.clone().acquire_owned().await.ok()?;
-        let b = self.kib.clone().acquire_many_owned(want).await.ok()?;
-        Some((r, b))
+    /// Record bytes the whole agent may have in flight.
+    pub fn bytes(&self) -> usize {
+        self.kib_total as usize * 1024
+    }
+}
+
+/// What one flow may have in flight: requests and record bytes of its own, within the shared
+/// budget. Each request costs a few times its record bytes while in flight (the records and the
+/// base64 JSON body), so bytes, not only a request count, keep memory flat; a budget per flow
+/// means a slow destination delays only its own flow.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    requests: Arc<Semaphore>,
+    kib: Arc<Semaphore>,
+    kib_total: u32,
+    shared: SharedBudget,
+}
+
+/// Held while a request is in flight; dropping it returns the room.
+pub struct InFlightPermit {
+    _request: OwnedSemaphorePermit,
+    _flow_kib: OwnedSemaphorePermit,
+    _shared_kib: OwnedSemaphorePermit,
+}
+
+impl InFlight {
+    /// At most `requests` concurrent requests carrying at most `bytes` of records, within
+    /// `shared` (a single request larger than either budget may still go alone).
+    pub fn new(requests: usize, bytes: usize, shared: &SharedBudget) -> InFlight {
+        let kib_total = (bytes / 1024).clamp(1, Semaphore::MAX_PERMITS) as u32;
+        InFlight {
+            requests: Arc::new(Semaphore::new(requests.max(1))),
+            kib: Arc::new(Semaphore::new(kib_total as usize)),
+            kib_total,
+            shared: shared.clone(),
+        }
+    }
+
+    /// Waits for room for a request of `bytes`; the flow's own budget first, so that a flow
+    /// waiting on its own slow requests holds nothing of the shared budget meanwhile.
+    async fn acquire(&self, bytes: usize) -> Option<InFlightPermit> {
+        let want = (bytes / 1024) as u32 + 1;
+        let request = self.requests.clone().acquire_owned().await.ok()?;
+        let flow_kib = self
+            .kib
+            .clone()
+            .acquire_many_owned(want.min(self.kib_total))
+            .await
+            .ok()?;
+        let shared_kib = self
+            .shared
+            .kib
+            .clone()
+            .acquire_many_owned(want.min(self.shared.kib_total))
+            .await
+            .ok()?;
+        Some(InFlightPermit {
+            _request: request,
+            _flow_kib: flow_kib,
+            _shared_kib: shared_kib,
+        })
     }
 }
 
@@ -97,26 +166,19 @@ struct Flight {
     result: Result<EntryResults, SendError>,
 }
 
-struct RateLimited {
-    last: Option<Instant>,
-    suppressed: u64,
+/// The error and warning lines of one flow's sender, each written at most once per period.
+struct SendLogs {
+    persistent: LogLimiter,
+    transient: LogLimiter,
+    entries: LogLimiter,
 }
 
-impl RateLimited {
-    fn new() -> Self {
-        RateLimited {
-            last: None,
-            suppressed: 0,
-        }
-    }
-    /// Returns how many were suppressed since the last emitted line when one is due now.
-    fn due(&mut self, every: Duration) -> Option<u64> {
-        if self.last.is_none_or(|t| t.elapsed() >= every) {
-            self.last = Some(Instant::now());
-            Some(std::mem::take(&mut self.suppressed))
-        } else {
-            self.suppressed += 1;
-            None
+impl SendLogs {
+    fn new() -> SendLogs {
+        SendLogs {
+            persistent: LogLimiter::new(ERROR_LOG_EVERY),
+            transient: LogLimiter::new(WARN_LOG_EVERY),
+            entries: LogLimiter::new(WARN_LOG_EVERY),
         }
     }
 }
@@ -152,126 +214,85 @@ impl<D: Destination> Sink<D> {
     ///
     /// `drain_by` receives the shutdown deadline: from then on batches are sent without waiting
     /// for their age, and whatever is still unsent at the deadline is abandoned (not acknowledged,
-    /// so it is read again after a restart).
+    /// so it is read again after a restart). Returns how many records (or requests) were abandoned.
     pub async fn run(
         self,
         mut input: mpsc::Receiver<Vec<Record>>,
         mut drain_by: watch::Receiver<Option<Instant>>,
     ) -> usize {
-        let limits = self.settings.limits;
-        let flow = self.settings.flow_id.clone();
-        let mut batch = Batch::new();
-        let mut sealed: VecDeque<Vec<Record>> = VecDeque::new();
-        let mut retry: VecDeque<Record> = VecDeque::new();
-        let mut flights: JoinSet<Flight> = JoinSet::new();
-        let mut backoff = Backoff::new(self.settings.retry_initial, self.settings.retry_max);
-        let mut send_after = Instant::now();
-        let mut input_open = true;
-        let mut deadline: Option<Instant> = None;
-        let mut persistent_log = RateLimited::new();
-        let mut transient_log = RateLimited::new();
-        let mut entry_log = RateLimited::new();
+        let mut state = SendLoop::new(&self.settings);
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
-
         loop {
-            // Failed entries go first, as full batches of their own.
-            if sealed.is_empty() && !retry.is_empty() {
-                let mut b = Batch::new();
-                while let Some(r) = retry.pop_front() {
-                    if b.would_overflow(&r, &limits) {
-                        retry.push_front(r);
-                        break;
-                    }
-                    b.push(r);
-                }
-                sealed.push_back(b.take());
-            }
-            if (!input_open || deadline.is_some()) && !batch.is_empty() {
-                sealed.push_back(batch.take());
-            }
-            if !input_open
-                && batch.is_empty()
-                && sealed.is_empty()
-                && retry.is_empty()
-                && flights.is_empty()
-            {
+            state.seal_ready(&self.settings.limits);
+            if state.finished() {
                 return 0;
             }
             let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                let abandoned = batch.len()
-                    + sealed.iter().map(Vec::len).sum::<usize>()
-                    + retry.len()
-                    + flights.len();
-                flights.abort_all();
-                return abandoned;
+            if state.deadline.is_some_and(|d| now >= d) {
+                return state.abandon();
             }
-            let can_send = !sealed.is_empty() && now >= send_after;
-            let want_input =
-                input_open && sealed.len() < self.settings.max_sealed.max(1) && retry.is_empty();
-            let age_deadline = batch.deadline(&limits).unwrap_or(far);
+            let can_send = !state.sealed.is_empty() && now >= state.send_after;
+            let want_input = state.input_open
+                && state.sealed.len() < self.settings.max_sealed.max(1)
+                && state.retry.is_empty();
+            let age_deadline = state.batch.deadline(&self.settings.limits).unwrap_or(far);
+            let next_bytes = state
+                .sealed
+                .front()
+                .map_or(0, |b| b.iter().map(Record::size).sum());
             tokio::select! {
-                Some(done) = flights.join_next(), if !flights.is_empty() => {
+                Some(done) = state.flights.join_next(), if !state.flights.is_empty() => {
                     match done {
-                        Ok(f) => self.settle(f, &mut retry, &mut backoff, &mut persistent_log, &mut transient_log, &mut entry_log),
+                        Ok(f) => self.settle(f, &mut state),
                         Err(e) if e.is_cancelled() => {}
-                        Err(e) => tracing::error!("{flow}: send task failed: {e}"),
+                        Err(e) => tracing::error!("{}: send task failed: {e}", self.settings.flow_id),
                     }
-                    if let Some(d) = backoff.next_delay() {
-                        send_after = Instant::now() + d;
+                    if let Some(d) = state.backoff.next_delay() {
+                        state.send_after = Instant::now() + d;
                     }
                 }
-                permit = self.in_flight.acquire(sealed.front().map_or(0, |b| b.iter().map(Record::size).sum())), if can_send => {
-                    let Some(permit) = permit else { return sealed.len() };
-                    let records = sealed.pop_front().unwrap_or_default();
-                    FlowCounters::add(&self.counters.records_attempted, records.len() as u64);
-                    FlowCounters::add(&self.counters.put_calls, 1);
-                    let fut = self.dest.put(&records);
-                    flights.spawn(async move {
-                        let result = fut.await;
-                        drop(permit);
-                        Flight { records, result }
+                permit = self.in_flight.acquire(next_bytes), if can_send => {
+                    let Some(permit) = permit else { return state.sealed.len() };
+                    self.launch(&mut state, permit);
+                }
+                chunk = input.recv(), if want_input => match chunk {
+                    Some(records) => {
+                        for r in records {
+                            batch::add(&mut state.batch, r, &self.settings.limits, &mut state.sealed);
+                        }
+                    }
+                    None => state.input_open = false,
+                },
+                _ = sleep_until(age_deadline.into()), if !state.batch.is_empty() => {
+                    state.sealed.push_back(state.batch.take());
+                }
+                _ = sleep_until(state.send_after.into()), if !state.sealed.is_empty() && now < state.send_after => {}
+                changed = drain_by.changed(), if state.deadline.is_none() => {
+                    state.start_draining(match changed {
+                        Ok(()) => *drain_by.borrow(),
+                        Err(_) => Some(Instant::now()),
                     });
                 }
-                chunk = input.recv(), if want_input => {
-                    match chunk {
-                        Some(records) => {
-                            for r in records {
-                                batch::add(&mut batch, r, &limits, &mut sealed);
-                            }
-                        }
-                        None => input_open = false,
-                    }
-                }
-                _ = sleep_until(age_deadline.into()), if !batch.is_empty() => {
-                    sealed.push_back(batch.take());
-                }
-                _ = sleep_until(send_after.into()), if !sealed.is_empty() && now < send_after => {}
-                changed = drain_by.changed(), if deadline.is_none() => {
-                    match changed {
-                        Ok(()) => deadline = *drain_by.borrow(),
-                        Err(_) => deadline = Some(Instant::now()),
-                    }
-                    if deadline.is_some() {
-                        // Draining: no more backoff beyond the deadline, no more waiting for batch age.
-                        send_after = send_after.min(Instant::now() + Duration::from_millis(100));
-                    }
-                }
-                _ = sleep_until(deadline.unwrap_or(far).into()), if deadline.is_some() => {}
+                _ = sleep_until(state.deadline.unwrap_or(far).into()), if state.deadline.is_some() => {}
             }
         }
     }
 
+    /// Sends the oldest sealed batch as one request, holding `permit` until it completes.
+    fn launch(&self, state: &mut SendLoop, permit: InFlightPermit) {
+        let records = state.sealed.pop_front().unwrap_or_default();
+        FlowCounters::add(&self.counters.records_attempted, records.len() as u64);
+        FlowCounters::add(&self.counters.put_calls, 1);
+        let fut = self.dest.put(&records);
+        state.flights.spawn(async move {
+            let result = fut.await;
+            drop(permit);
+            Flight { records, result }
+        });
+    }
+
     /// Handles a finished request: acks the stored entries, queues the rejected ones for retry.
-    fn settle(
-        &self,
-        f: Flight,
-        retry: &mut VecDeque<Record>,
-        backoff: &mut Backoff,
-        persistent_log: &mut RateLimited,
-        transient_log: &mut RateLimited,
-        entry_log: &mut RateLimited,
-    ) {
+    fn settle(&self, f: Flight, state: &mut SendLoop) {
         let flow = &self.settings.flow_id;
         let dest = self.dest.name();
         let total = f.records.len();
@@ -289,18 +310,18 @@ impl<D: Destination> Sink<D> {
                         Some(code) => {
                             failed += 1;
                             *codes.entry(code).or_default() += 1;
-                            retry.push_back(rec);
+                            state.retry.push_back(rec);
                         }
                     }
                 }
                 FlowCounters::add(&self.counters.records_sent, (total - failed) as u64);
                 FlowCounters::add(&self.counters.bytes_sent, bytes);
                 if failed == 0 {
-                    backoff.on_success();
+                    state.backoff.on_success();
                 } else {
                     FlowCounters::add(&self.counters.records_failed, failed as u64);
-                    backoff.on_partial(failed, total);
-                    if let Some(suppressed) = entry_log.due(WARN_LOG_EVERY) {
+                    state.backoff.on_partial(failed, total);
+                    if let Some(suppressed) = state.logs.entries.due() {
                         tracing::warn!(
                             "{flow}: {dest}: {failed} of {total} records were rejected ({codes:?}); retrying them with backoff{}",
                             if suppressed > 0 { format!(" ({suppressed} similar batches not logged)") } else { String::new() }
@@ -312,8 +333,8 @@ impl<D: Destination> Sink<D> {
                 FlowCounters::add(&self.counters.put_call_errors, 1);
                 match &err {
                     SendError::Persistent(msg) => {
-                        backoff.on_persistent_failure();
-                        if let Some(suppressed) = persistent_log.due(ERROR_LOG_EVERY) {
+                        state.backoff.on_persistent_failure();
+                        if let Some(suppressed) = state.logs.persistent.due() {
                             tracing::error!(
                                 "{flow}: {dest}: request of {total} records failed and retrying will not help until this is fixed: {msg}; retrying every {:?}{}",
                                 self.settings.retry_max,
@@ -322,8 +343,8 @@ impl<D: Destination> Sink<D> {
                         }
                     }
                     SendError::Transient(msg) => {
-                        backoff.on_failure();
-                        if let Some(suppressed) = transient_log.due(WARN_LOG_EVERY) {
+                        state.backoff.on_failure();
+                        if let Some(suppressed) = state.logs.transient.due() {
                             tracing::warn!(
                                 "{flow}: {dest}: request of {total} records failed: {msg}; retrying with backoff{}",
                                 if suppressed > 0 { format!(" ({suppressed} more failures since the last report)") } else { String::new() }
@@ -331,8 +352,89 @@ impl<D: Destination> Sink<D> {
                         }
                     }
                 }
-                retry.extend(f.records);
+                state.retry.extend(f.records);
             }
+        }
+    }
+}
+
+/// What one flow's send loop holds between two events: the batch being filled, sealed batches
+/// waiting for an in-flight slot, rejected records waiting for a retry, and requests in flight.
+struct SendLoop {
+    batch: Batch,
+    sealed: VecDeque<Vec<Record>>,
+    retry: VecDeque<Record>,
+    flights: JoinSet<Flight>,
+    backoff: Backoff,
+    /// No request leaves before this (backoff after failures).
+    send_after: Instant,
+    input_open: bool,
+    /// Set once shutdown began: unsent records are abandoned at this instant.
+    deadline: Option<Instant>,
+    logs: SendLogs,
+}
+
+impl SendLoop {
+    fn new(settings: &SinkSettings) -> SendLoop {
+        SendLoop {
+            batch: Batch::new(),
+            sealed: VecDeque::new(),
+            retry: VecDeque::new(),
+            flights: JoinSet::new(),
+            backoff: Backoff::new(settings.retry_initial, settings.retry_max),
+            send_after: Instant::now(),
+            input_open: true,
+            deadline: None,
+            logs: SendLogs::new(),
+        }
+    }
+
+    /// Seals what must go out now: rejected records first, as full batches of their own, then
+    /// the open batch once the input closed or shutdown began.
+    fn seal_ready(&mut self, limits: &Limits) {
+        if self.sealed.is_empty() && !self.retry.is_empty() {
+            let mut b = Batch::new();
+            while let Some(r) = self.retry.pop_front() {
+                if b.would_overflow(&r, limits) {
+                    self.retry.push_front(r);
+                    break;
+                }
+                b.push(r);
+            }
+            self.sealed.push_back(b.take());
+        }
+        if (!self.input_open || self.deadline.is_some()) && !self.batch.is_empty() {
+            self.sealed.push_back(self.batch.take());
+        }
+    }
+
+    /// True once the input closed and every record was acknowledged.
+    fn finished(&self) -> bool {
+        !self.input_open
+            && self.batch.is_empty()
+            && self.sealed.is_empty()
+            && self.retry.is_empty()
+            && self.flights.is_empty()
+    }
+
+    /// Gives up at the shutdown deadline; returns how many records (or requests) were unsent.
+    fn abandon(&mut self) -> usize {
+        let abandoned = self.batch.len()
+            + self.sealed.iter().map(Vec::len).sum::<usize>()
+            + self.retry.len()
+            + self.flights.len();
+        self.flights.abort_all();
+        abandoned
+    }
+
+    /// Shutdown began (or the agent went away): no backoff beyond the deadline, no waiting for
+    /// batch age.
+    fn start_draining(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+        if deadline.is_some() {
+            self.send_after = self
+                .send_after
+                .min(Instant::now() + Duration::from_millis(100));
         }
     }
 }
@@ -417,7 +519,7 @@ mod tests {
                 max_sealed: 2,
             },
             dest.clone(),
-            InFlight::new(3, 1 << 20),
+            InFlight::new(3, 1 << 20, &SharedBudget::with_bytes(1 << 20)),
             acks.clone(),
             Arc::new(FlowCounters::default()),
         );
@@ -471,5 +573,100 @@ mod tests {
         let (dest, acks) = run_sink(dest, 3, 500).await;
         assert_eq!(acks.len(), 3);
         assert!(dest.calls.lock().unwrap().iter().sum::<usize>() == 3);
+    }
+
+    /// A destination whose requests never complete: an endpoint that accepts connections and
+    /// never answers.
+    struct Stuck;
+
+    impl Destination for Stuck {
+        fn name(&self) -> String {
+            "stuck".into()
+        }
+        fn put(
+            &self,
+            _records: &[Record],
+        ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
+            std::future::pending()
+        }
+    }
+
+    fn settings(flow: &str) -> SinkSettings {
+        SinkSettings {
+            flow_id: flow.into(),
+            limits: Limits {
+                max_records: 10,
+                max_bytes: 1 << 20,
+                max_age: Duration::from_millis(20),
+            },
+            retry_initial: Duration::from_millis(1),
+            retry_max: Duration::from_millis(5),
+            max_sealed: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stuck_destination_does_not_delay_another_flow() {
+        // Budgets as the agent sizes them for two flows; the stuck flow fills its own budget
+        // (big records, so bytes run out before requests do).
+        let shared = SharedBudget::new(2, 4);
+        let stuck_acks = Arc::new(Acks::default());
+        let stuck = Sink::new(
+            settings("stuck"),
+            Arc::new(Stuck),
+            InFlight::new(4, FLOW_IN_FLIGHT_BYTES, &shared),
+            stuck_acks.clone(),
+            Arc::new(FlowCounters::default()),
+        );
+        let (stuck_tx, stuck_rx) = mpsc::channel(4);
+        let (_dtx, drx) = watch::channel(None);
+        let stuck_task = tokio::spawn(stuck.run(stuck_rx, drx.clone()));
+        let big = |i: u64| Record {
+            data: vec![b'x'; 300 * 1024],
+            ..rec(i)
+        };
+        let stuck_feeder = tokio::spawn(async move {
+            for i in 0..100 {
+                if stuck_tx.send(vec![big(i)]).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let healthy = Arc::new(Scripted {
+            calls: Mutex::new(vec![]),
+            fail_whole_first: 0,
+            reject_once: Mutex::new(Default::default()),
+        });
+        let acks = Arc::new(Acks::default());
+        let sink = Sink::new(
+            settings("healthy"),
+            healthy.clone(),
+            InFlight::new(4, FLOW_IN_FLIGHT_BYTES, &shared),
+            acks.clone(),
+            Arc::new(FlowCounters::default()),
+        );
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            for i in 0..50 {
+                tx.send(vec![big(i)]).await.unwrap();
+            }
+        });
+        let left = tokio::time::timeout(Duration::from_secs(10), sink.run(rx, drx))
+            .await
+            .expect("the healthy flow was held up by the stuck one");
+        assert_eq!(left, 0);
+        assert_eq!(acks.0.lock().unwrap().len(), 50);
+        assert!(stuck_acks.0.lock().unwrap().is_empty());
+        stuck_task.abort();
+        stuck_feeder.abort();
+    }
+
+    #[test]
+    fn the_shared_budget_holds_at_least_two_flows_worth() {
+        assert_eq!(SharedBudget::new(1, 24).bytes(), 2 * FLOW_IN_FLIGHT_BYTES);
+        assert_eq!(SharedBudget::new(5, 24).bytes(), 5 * FLOW_IN_FLIGHT_BYTES);
+        assert_eq!(SharedBudget::new(50, 24).bytes(), 24 * FLOW_IN_FLIGHT_BYTES);
     }
 }

@@ -1,12 +1,36 @@
 //! Partition keys: RANDOM (the Java agent's shape) and DETERMINISTIC (MD5 of the record).
+//!
+//! Each kind is offered twice: as a `String` (what `Record.partition_key` holds today) and
+//! written straight into a request body, without an intermediate `String`.
 
 use md5::{Digest, Md5};
 use rand::RngExt;
 
+use crate::java::double::write_java_double;
+
+/// The value behind a RANDOM key: Java's `ThreadLocalRandom.nextDouble(1000000)`.
+pub fn random_value() -> f64 {
+    rand::rng().random_range(0.0..1_000_000.0)
+}
+
+/// Appends a RANDOM key, `String.valueOf(v)` for `v` in [0, 1e6), to `out`.
+pub fn write_random_key(value: f64, out: &mut Vec<u8>) {
+    write_java_double(value, out);
+}
+
+/// Appends the DETERMINISTIC key of `data`, its lowercase hex MD5 (32 bytes), to `out`.
+pub fn write_deterministic_key(data: &[u8], out: &mut Vec<u8>) {
+    let mut hex = [0u8; 32];
+    // 16 digest bytes always fit 32 hex digits.
+    let _ = hex::encode_to_slice(Md5::digest(data), &mut hex);
+    out.extend_from_slice(&hex);
+}
+
 /// A random key shaped like Java's `String.valueOf(ThreadLocalRandom.nextDouble(1000000))`.
 pub fn random_key() -> String {
-    let v: f64 = rand::rng().random_range(0.0..1_000_000.0);
-    java_double_to_string(v)
+    let mut out = Vec::with_capacity(24);
+    write_random_key(random_value(), &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Lowercase hex MD5 of the record data.
@@ -14,47 +38,14 @@ pub fn random_key() -> String {
 /// Deliberate fix: the Java agent hashes the whole backing array of the record's buffer, which
 /// for unconverted records is its 5 MiB read buffer; kinetail hashes the record itself.
 pub fn deterministic_key(data: &[u8]) -> String {
-    hex::encode(Md5::digest(data))
-}
-
-/// Java's `Double.toString` for finite non-negative values below 10^7 (the range of the keys).
-pub fn java_double_to_string(v: f64) -> String {
-    if v != 0.0 && v < 1e-3 {
-        // Java switches to computerized scientific notation below 10^-3.
-        let s = format!("{v:E}");
-        let (mantissa, exp) = s.split_once('E').unwrap_or((&s, "0"));
-        if mantissa.contains('.') {
-            format!("{mantissa}E{exp}")
-        } else {
-            format!("{mantissa}.0E{exp}")
-        }
-    } else {
-        let s = format!("{v}");
-        if s.contains('.') {
-            s
-        } else {
-            format!("{s}.0")
-        }
-    }
+    let mut out = Vec::with_capacity(32);
+    write_deterministic_key(data, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn java_double_formatting() {
-        assert_eq!(
-            java_double_to_string(483920.1837461032),
-            "483920.1837461032"
-        );
-        assert_eq!(java_double_to_string(5.0), "5.0");
-        assert_eq!(java_double_to_string(0.0), "0.0");
-        assert_eq!(java_double_to_string(0.5), "0.5");
-        assert_eq!(java_double_to_string(0.001), "0.001");
-        assert_eq!(java_double_to_string(1.2345e-4), "1.2345E-4");
-        assert_eq!(java_double_to_string(1e-4), "1.0E-4");
-    }
 
     #[test]
     fn random_keys_are_valid_and_vary() {
@@ -75,5 +66,14 @@ mod tests {
             deterministic_key(b"abc"),
             "900150983cd24fb0d6963f7d28e17f72"
         );
+    }
+
+    #[test]
+    fn keys_are_appended_in_place() {
+        let mut out = b"[".to_vec();
+        write_deterministic_key(b"abc", &mut out);
+        out.push(b',');
+        write_random_key(483920.1837461032, &mut out);
+        assert_eq!(out, b"[900150983cd24fb0d6963f7d28e17f72,483920.1837461032");
     }
 }

@@ -11,9 +11,7 @@ use std::sync::mpsc;
 #[derive(Debug, thiserror::Error)]
 #[error("invalid file pattern {pattern}: {reason}")]
 pub struct PatternError {
-    /// The pattern as configured.
     pub pattern: String,
-    /// What is wrong with it.
     pub reason: String,
 }
 
@@ -27,7 +25,6 @@ pub struct FilePattern {
 /// A matching file found by a listing.
 #[derive(Debug)]
 pub struct Found {
-    /// Its path.
     pub path: PathBuf,
     /// Its metadata (symlinks followed).
     pub meta: Metadata,

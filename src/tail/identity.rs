@@ -11,17 +11,17 @@ pub const FINGERPRINT_MAX: u64 = 1024;
 
 /// Device and inode of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileId {
+pub struct DevIno {
     /// `st_dev`.
     pub dev: u64,
     /// `st_ino`.
     pub ino: u64,
 }
 
-impl FileId {
+impl DevIno {
     /// The id of the file a metadata record describes.
-    pub fn of(meta: &Metadata) -> FileId {
-        FileId {
+    pub fn of(meta: &Metadata) -> DevIno {
+        DevIno {
             dev: meta.dev(),
             ino: meta.ino(),
         }
@@ -45,7 +45,7 @@ fn head(file: &File, len: u64) -> io::Result<Vec<u8>> {
 }
 
 /// The identity of an open file whose current size is `size`.
-pub fn identify(file: &File, id: FileId, size: u64) -> io::Result<FileIdentity> {
+pub fn identify(file: &File, id: DevIno, size: u64) -> io::Result<FileIdentity> {
     let bytes = head(file, size.min(FINGERPRINT_MAX))?;
     Ok(FileIdentity {
         dev: id.dev,
@@ -74,7 +74,7 @@ mod tests {
         std::fs::write(&p, b"hello\nworld\n").unwrap();
         let f = File::open(&p).unwrap();
         let meta = f.metadata().unwrap();
-        let ident = identify(&f, FileId::of(&meta), meta.len()).unwrap();
+        let ident = identify(&f, DevIno::of(&meta), meta.len()).unwrap();
         assert_eq!(ident.fingerprint_len, 12);
         assert!(same_content(&f, &ident).unwrap());
         // Appending keeps the identity.

@@ -1,11 +1,12 @@
 //! Tailing: discover matching files, follow each one by identity, frame new bytes into records.
 
 pub mod discover;
+pub mod framer;
 pub mod identity;
-pub mod reader;
+pub mod records;
 pub mod splitter;
-pub mod tracker;
+pub mod tailer;
 
 pub use discover::FilePattern;
-pub use splitter::{SkipReason, Split, SplitSettings, Splitter};
-pub use tracker::{StartAt, TailOutput, TailSettings, TailStats, Tailer};
+pub use splitter::{SkipReason, Span, SplitSettings, Splitter};
+pub use tailer::{StartAt, TailOutput, TailSettings, TailStats, Tailer};

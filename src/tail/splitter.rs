@@ -1,8 +1,9 @@
 //! Records from lines: header skipping, multi-line records (`multiLineStartPattern`) with a quiet
-//! period, and the file footer (`fileFooterPattern`).
+//! period, Firehose line joining (`aggregatedRecordSizeBytes`), and the file footer
+//! (`fileFooterPattern`).
 
-use crate::process::regex::{FullMatch, LookingAt};
-use crate::process::utf8;
+use crate::java::regex::{FullMatch, LookingAt};
+use crate::java::utf8;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,23 +35,17 @@ impl SkipReason {
 
 /// What the splitter produces, in file order; consecutive events cover the file without gaps.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Split<'a> {
+pub enum Span<'a> {
     /// A record to process and send.
     Record {
-        /// First byte.
         start: u64,
-        /// Just past the last byte.
         end: u64,
-        /// Its bytes.
         data: &'a [u8],
     },
     /// Bytes deliberately not sent.
     Skip {
-        /// First byte.
         start: u64,
-        /// Just past the last byte.
         end: u64,
-        /// Why.
         reason: SkipReason,
     },
 }
@@ -68,6 +63,9 @@ pub struct SplitSettings {
     pub footer: Option<Arc<FullMatch>>,
     /// Records longer than this are cut (the rest up to the next record is discarded).
     pub max_record: usize,
+    /// `aggregatedRecordSizeBytes` (Firehose, without `multiLineStartPattern`): consecutive
+    /// lines are joined into one record of at most this many bytes; 0 = one record per line.
+    pub aggregate_bytes: usize,
 }
 
 impl std::fmt::Debug for SplitSettings {
@@ -78,6 +76,7 @@ impl std::fmt::Debug for SplitSettings {
             .field("multi_line_quiet", &self.multi_line_quiet)
             .field("footer", &self.footer.is_some())
             .field("max_record", &self.max_record)
+            .field("aggregate_bytes", &self.aggregate_bytes)
             .finish()
     }
 }
@@ -87,7 +86,7 @@ impl std::fmt::Debug for SplitSettings {
 pub struct Splitter {
     settings: SplitSettings,
     headers_left: u64,
-    /// The pending multi-line record and the range it covers.
+    /// The pending multi-line or joined record and the range it covers.
     pending: Vec<u8>,
     pending_start: u64,
     pending_end: u64,
@@ -122,21 +121,35 @@ impl Splitter {
         self.finished
     }
 
-    /// True while a multi-line record is held back.
+    /// True while a multi-line or joined record is held back.
     pub fn holding(&self) -> bool {
         self.pending_end > self.pending_start
     }
 
     /// When the held record is due (None when nothing is held).
     pub fn deadline(&self) -> Option<Instant> {
-        self.holding()
-            .then(|| self.last_line_at + self.settings.multi_line_quiet)
+        self.holding().then(|| self.last_line_at + self.quiet())
+    }
+
+    /// How long a held record waits for more lines. A joined record is due as soon as the lines
+    /// read so far are used up: the Java agent joins only the lines already in its read buffer
+    /// and never waits for more.
+    fn quiet(&self) -> Duration {
+        if self.joining() {
+            Duration::ZERO
+        } else {
+            self.settings.multi_line_quiet
+        }
+    }
+
+    fn joining(&self) -> bool {
+        self.settings.aggregate_bytes > 0 && self.settings.multi_line_start.is_none()
     }
 
     /// Takes one framed line (`[start, end)`, its bytes) and emits what it completes.
-    pub fn line(&mut self, start: u64, end: u64, data: &[u8], emit: &mut dyn FnMut(Split<'_>)) {
+    pub fn line(&mut self, start: u64, end: u64, data: &[u8], emit: &mut dyn FnMut(Span<'_>)) {
         if self.finished {
-            emit(Split::Skip {
+            emit(Span::Skip {
                 start,
                 end,
                 reason: SkipReason::Footer,
@@ -145,11 +158,15 @@ impl Splitter {
         }
         if self.headers_left > 0 {
             self.headers_left -= 1;
-            emit(Split::Skip {
+            emit(Span::Skip {
                 start,
                 end,
                 reason: SkipReason::Header,
             });
+            return;
+        }
+        if self.joining() {
+            self.join(start, end, data, emit);
             return;
         }
         let Some(pattern) = self.settings.multi_line_start.clone() else {
@@ -174,15 +191,32 @@ impl Splitter {
         self.pending_end = end;
     }
 
+    /// The Java agent's `AggregationSplitter`: a line joins the held record while the joined
+    /// record stays within `aggregate_bytes`; a line that does not fit starts the next record,
+    /// and a longer line is a record of its own. Newlines are kept, so the record is the exact
+    /// bytes `[first line start, last line end)` of the file.
+    fn join(&mut self, start: u64, end: u64, data: &[u8], emit: &mut dyn FnMut(Span<'_>)) {
+        if self.holding() && self.pending.len() + data.len() > self.settings.aggregate_bytes {
+            self.flush(emit);
+        }
+        if !self.holding() {
+            self.pending_start = start;
+            self.pending_cut = false;
+        }
+        self.pending.extend_from_slice(data);
+        self.pending_end = end;
+        self.last_line_at = Instant::now();
+    }
+
     /// Emits a held multi-line record whose quiet period has passed.
-    pub fn flush_if_quiet(&mut self, now: Instant, emit: &mut dyn FnMut(Split<'_>)) {
+    pub fn flush_if_quiet(&mut self, now: Instant, emit: &mut dyn FnMut(Span<'_>)) {
         if self.deadline().is_some_and(|d| now >= d) {
             self.flush(emit);
         }
     }
 
     /// Emits a held multi-line record now (end of input, file gone, shutdown preview).
-    pub fn flush(&mut self, emit: &mut dyn FnMut(Split<'_>)) {
+    pub fn flush(&mut self, emit: &mut dyn FnMut(Span<'_>)) {
         if !self.holding() {
             return;
         }
@@ -206,13 +240,13 @@ impl Splitter {
         }
     }
 
-    fn record(&mut self, start: u64, end: u64, data: &[u8], emit: &mut dyn FnMut(Split<'_>)) {
+    fn record(&mut self, start: u64, end: u64, data: &[u8], emit: &mut dyn FnMut(Span<'_>)) {
         if let Some(footer) = &self.settings.footer {
             // Java: `footerPattern.matcher(new String(record, UTF_8).trim()).matches()`.
             let text = utf8::decode(data);
             if footer.is_match(java_trim(&text)) {
                 self.finished = true;
-                emit(Split::Skip {
+                emit(Span::Skip {
                     start,
                     end,
                     reason: SkipReason::Footer,
@@ -220,7 +254,7 @@ impl Splitter {
                 return;
             }
         }
-        emit(Split::Record { start, end, data });
+        emit(Span::Record { start, end, data });
     }
 }
 
@@ -232,7 +266,7 @@ fn java_trim(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::process::regex::{full_match, looking_at};
+    use crate::java::regex::{full_match, looking_at};
 
     #[derive(Debug, PartialEq, Eq)]
     enum Ev {
@@ -252,7 +286,126 @@ mod tests {
             multi_line_quiet: Duration::from_secs(3600),
             footer: footer.map(|p| Arc::new(full_match(p, true).unwrap())),
             max_record: max,
+            aggregate_bytes: 0,
         }
+    }
+
+    fn joining(hint: usize, footer: Option<&str>) -> SplitSettings {
+        SplitSettings {
+            aggregate_bytes: hint,
+            ..settings(None, footer, 0, 64)
+        }
+    }
+
+    /// Feeds `text` line by line from `at`, then flushes what is held, as the tailer does when
+    /// it has used up what it read.
+    fn feed_all(sp: &mut Splitter, text: &str, at: u64) -> Vec<Ev> {
+        let mut ev = feed(sp, text, at);
+        sp.flush_if_quiet(Instant::now(), &mut |s| ev.push(to_ev(s)));
+        ev
+    }
+
+    fn recs(ev: &[Ev]) -> Vec<&str> {
+        ev.iter()
+            .map(|e| match e {
+                Ev::Rec(_, _, d) => d.as_str(),
+                Ev::Skip(..) => panic!("unexpected skip {e:?}"),
+            })
+            .collect()
+    }
+
+    // The cases of the Java agent's AggregationSplitterTest (hint 10).
+    #[test]
+    fn joined_records_follow_the_java_aggregation_splitter() {
+        let case = |text: &str| {
+            let mut sp = Splitter::new(joining(10, None), 0);
+            let ev = feed_all(&mut sp, text, 0);
+            recs(&ev).into_iter().map(str::to_owned).collect::<Vec<_>>()
+        };
+        // Complete lines within the hint: one record, newlines kept.
+        assert_eq!(case("AA\n"), ["AA\n"]);
+        assert_eq!(case("AA\nBB\nCC\n"), ["AA\nBB\nCC\n"]);
+        // A line longer than the hint is a record of its own.
+        assert_eq!(case("AAAAAAAAAAAA\n"), ["AAAAAAAAAAAA\n"]);
+        assert_eq!(
+            case("AAAAAAAAAAAA\nBBBBBBBBBBBB\nCCCCCCCCCCCC\n"),
+            ["AAAAAAAAAAAA\n", "BBBBBBBBBBBB\n", "CCCCCCCCCCCC\n"]
+        );
+        // Exactly the hint fits; one more byte starts the next record.
+        assert_eq!(case("AAAA\nBBBB\nCCCC\n"), ["AAAA\nBBBB\n", "CCCC\n"]);
+        // A long line after short ones closes their record and goes alone.
+        assert_eq!(
+            case("A\nB\nCCCCCCCCCCCCCCC\nD\nE\n"),
+            ["A\nB\n", "CCCCCCCCCCCCCCC\n", "D\nE\n"]
+        );
+        // Empty lines are lines.
+        assert_eq!(case("\n\nAAAAAAAA\n"), ["\n\n", "AAAAAAAA\n"]);
+    }
+
+    #[test]
+    fn a_joined_record_covers_its_lines_contiguous_byte_range() {
+        let mut sp = Splitter::new(joining(10, None), 100);
+        let ev = feed_all(&mut sp, "AAAA\nBBBB\nCCCC\n", 100);
+        assert_eq!(
+            ev,
+            vec![
+                Ev::Rec(100, 110, "AAAA\nBBBB\n".into()),
+                Ev::Rec(110, 115, "CCCC\n".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_joined_record_is_held_only_until_the_lines_read_are_used_up() {
+        let mut sp = Splitter::new(joining(100, None), 0);
+        assert!(feed(&mut sp, "a\nb\n", 0).is_empty());
+        assert!(sp.holding());
+        // Due at once: the tailer emits it after the read that produced it.
+        assert!(sp.deadline().unwrap() <= Instant::now());
+        let mut out = vec![];
+        sp.flush_if_quiet(Instant::now(), &mut |s| out.push(to_ev(s)));
+        assert_eq!(out, vec![Ev::Rec(0, 4, "a\nb\n".into())]);
+        assert!(!sp.holding());
+        assert_eq!(sp.deadline(), None);
+    }
+
+    #[test]
+    fn headers_are_skipped_before_joining_and_the_footer_is_matched_on_the_joined_record() {
+        let mut sp = Splitter::new(
+            SplitSettings {
+                skip_header_lines: 1,
+                ..joining(100, Some("END"))
+            },
+            0,
+        );
+        let ev = feed_all(&mut sp, "h\na\nb\n", 0);
+        assert_eq!(
+            ev,
+            vec![
+                Ev::Skip(0, 2, SkipReason::Header),
+                Ev::Rec(2, 6, "a\nb\n".into())
+            ]
+        );
+        // As in the Java agent, a footer line joined with others does not match the whole record.
+        let mut sp = Splitter::new(joining(100, Some("END")), 0);
+        assert_eq!(recs(&feed_all(&mut sp, "a\nEND\n", 0)), ["a\nEND\n"]);
+        let mut sp = Splitter::new(joining(100, Some("END")), 0);
+        let ev = feed_all(&mut sp, "END\n", 0);
+        assert_eq!(ev, vec![Ev::Skip(0, 4, SkipReason::Footer)]);
+    }
+
+    #[test]
+    fn a_multi_line_start_pattern_turns_joining_off() {
+        let mut sp = Splitter::new(
+            SplitSettings {
+                aggregate_bytes: 1000,
+                ..settings(Some("S"), None, 0, 1000)
+            },
+            0,
+        );
+        let mut ev = feed(&mut sp, "S1\n x\nS2\n", 0);
+        sp.flush(&mut |s| ev.push(to_ev(s)));
+        assert_eq!(recs(&ev), ["S1\n x\n", "S2\n"]);
     }
 
     fn feed(sp: &mut Splitter, text: &str, at: u64) -> Vec<Ev> {
@@ -266,12 +419,12 @@ mod tests {
         out
     }
 
-    fn to_ev(s: Split<'_>) -> Ev {
+    fn to_ev(s: Span<'_>) -> Ev {
         match s {
-            Split::Record { start, end, data } => {
+            Span::Record { start, end, data } => {
                 Ev::Rec(start, end, String::from_utf8(data.to_vec()).unwrap())
             }
-            Split::Skip { start, end, reason } => Ev::Skip(start, end, reason),
+            Span::Skip { start, end, reason } => Ev::Skip(start, end, reason),
         }
     }
 

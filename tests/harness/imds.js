@@ -1,20 +1,33 @@
 // A local EC2 instance metadata service (IMDS) for tests: 127.0.0.1, any free port, printed on
 // standard output. Built-in modules only (no npm packages).
-// Usage: node imds.js [v2|v1] [notags]
+// Usage: node imds.js [v2|v1[:HOW]] [notags] [nottl] [tag=KEY=VALUE] [failtag=KEY] [ghosttag=KEY]
 //   v2 (default)  IMDSv2 required: PUT /latest/api/token issues tokens; a GET without a valid
 //                 X-aws-ec2-metadata-token gets 401, like an instance with HttpTokens=required.
-//   v1            PUT /latest/api/token answers 403 (as a proxy blocking PUT would); GETs work
-//                 without a token.
+//   v1[:HOW]      GETs work without a token, and PUT /latest/api/token fails HOW: 403 (default,
+//                 as a proxy blocking PUT would), 404, 405, `drop` (the connection is closed
+//                 without a reply) or `hang` (never answered, as when a hop limit of 1 drops
+//                 the reply).
 //   notags        /latest/meta-data/tags/instance/ answers 404 (tags not exposed in metadata).
-// GET /__stats returns request counts per "METHOD path" and the token flow as JSON; it needs no
-// token and is not counted. The server exits when its standard input closes, so a test that dies
+//   nottl         token replies lack the X-aws-ec2-metadata-token-ttl-seconds header.
+//   tag=KEY=VALUE one more instance tag.
+//   failtag=KEY   the value of tag KEY answers 500.
+//   ghosttag=KEY  KEY is listed among the tags but its value answers 404 (deleted meanwhile).
+// GET /__stats returns request counts per "METHOD path" (the path as sent, percent-encoded),
+// the token flow and the last token issued as JSON; it needs no token and is not counted. The server exits when its standard input closes, so a test that dies
 // leaves no server behind.
 'use strict';
 const http = require('http');
 const crypto = require('crypto');
 
-const mode = process.argv.includes('v1') ? 'v1' : 'v2';
-const noTags = process.argv.includes('notags');
+const args = process.argv.slice(2);
+const v1Arg = args.find((a) => a === 'v1' || a.startsWith('v1:'));
+const mode = v1Arg === undefined ? 'v2' : 'v1';
+const putFailure = v1Arg === undefined ? undefined : v1Arg.split(':')[1] || '403';
+const noTags = args.includes('notags');
+const noTtl = args.includes('nottl');
+const valuesOf = (name) => args.filter((a) => a.startsWith(`${name}=`)).map((a) => a.slice(name.length + 1));
+const failTags = valuesOf('failtag');
+const ghostTags = valuesOf('ghosttag');
 
 const TOKEN_PATH = '/latest/api/token';
 const DOCUMENT_PATH = '/latest/dynamic/instance-identity/document';
@@ -40,6 +53,10 @@ const identity = {
   version: '2017-09-30',
 };
 const tags = { Name: 'web-1', Env: 'Test' };
+for (const pair of valuesOf('tag')) {
+  const i = pair.indexOf('=');
+  tags[pair.slice(0, i)] = pair.slice(i + 1);
+}
 const metaData = {
   'instance-id': identity.instanceId,
   'instance-type': identity.instanceType,
@@ -57,6 +74,7 @@ const stats = {
   getsWithToken: 0,
   getsWithoutToken: 0,
   rejected: 0, // GETs answered 401
+  lastToken: null,
 };
 
 function send(res, status, body, headers = {}) {
@@ -80,7 +98,9 @@ function handle(req, res) {
 
   if (path === TOKEN_PATH) {
     if (req.method !== 'PUT') return send(res, 405);
-    if (mode === 'v1') return send(res, 403);
+    if (putFailure === 'drop') return req.socket.destroy();
+    if (putFailure === 'hang') return;
+    if (mode === 'v1') return send(res, Number(putFailure));
     // Real IMDS refuses proxied token requests and TTLs outside 1..21600.
     if (req.headers['x-forwarded-for'] !== undefined) return send(res, 403);
     const ttl = Number(req.headers[TTL_HEADER]);
@@ -88,7 +108,8 @@ function handle(req, res) {
     const token = crypto.randomBytes(30).toString('base64');
     tokens.set(token, Date.now() + ttl * 1000);
     stats.tokensIssued += 1;
-    return send(res, 200, token, { 'X-aws-ec2-metadata-token-ttl-seconds': String(ttl) });
+    stats.lastToken = token;
+    return send(res, 200, token, noTtl ? {} : { 'X-aws-ec2-metadata-token-ttl-seconds': String(ttl) });
   }
   if (req.method !== 'GET') return send(res, 405);
 
@@ -118,7 +139,8 @@ function handle(req, res) {
     } catch (e) {
       return send(res, 400);
     }
-    if (name === '') return send(res, 200, Object.keys(tags).join('\n'));
+    if (name === '') return send(res, 200, Object.keys(tags).concat(ghostTags).join('\n'));
+    if (failTags.includes(name)) return send(res, 500);
     if (Object.prototype.hasOwnProperty.call(tags, name)) return send(res, 200, tags[name]);
     return send(res, 404);
   }

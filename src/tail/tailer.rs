@@ -1,0 +1,601 @@
+//! The tailer of one flow: tracks every matching file on its own through renames, truncation
+//! and deletion, reads new bytes and frames them into records.
+
+use super::discover::{Changes, DirWatch, FilePattern};
+use super::identity::{identify, same_content, DevIno, FINGERPRINT_MAX};
+use super::records::RecordReader;
+use super::splitter::{Span, SplitSettings};
+use crate::checkpoint::{Checkpoints, FileIdentity, TrackedFileId};
+use crate::log_limit::KeyedLogLimiter;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// Where to start a file present at a flow's very first start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// From byte 0.
+    Beginning,
+    /// After the last complete line.
+    End,
+}
+
+/// Settings of one tailer.
+#[derive(Debug, Clone)]
+pub struct TailSettings {
+    /// The flow id (checkpoint key).
+    pub flow_id: String,
+    /// Which files to follow.
+    pub pattern: FilePattern,
+    /// `initialPosition`, for files present at the flow's first start.
+    pub start_at: StartAt,
+    /// How lines become records (line length limit, headers, multi-line, footer).
+    pub split: SplitSettings,
+    /// How long to sleep between polls when inotify is unavailable.
+    pub poll_interval: Duration,
+    /// Re-list the directory at least this often even when inotify is quiet.
+    pub refresh_interval: Duration,
+    /// Bytes read per `read` call.
+    pub read_chunk: usize,
+}
+
+/// Where framed records go; implemented by the pipeline (processing, then the sink).
+pub trait TailOutput {
+    /// A record of a tracked file covering `[start, end)`.
+    fn record(&mut self, fid: TrackedFileId, start: u64, end: u64, data: &[u8]);
+    /// Bytes that will never be sent (header lines, the cut part of a runaway line).
+    fn skipped(&mut self, fid: TrackedFileId, start: u64, end: u64);
+    /// Hands accumulated records downstream, blocking while it is full; false once it is closed.
+    fn flush(&mut self) -> bool;
+}
+
+/// Live counters of one tailer, read by the status reporter.
+#[derive(Debug, Default)]
+pub struct TailStats {
+    /// Bytes framed so far.
+    pub bytes_consumed: AtomicU64,
+    /// Records framed so far.
+    pub records_parsed: AtomicU64,
+    /// Bytes present in tracked files and not read yet.
+    pub bytes_behind: AtomicU64,
+    /// Files with unread bytes.
+    pub files_behind: AtomicU64,
+    /// Files tracked now.
+    pub files_tracked: AtomicU64,
+}
+
+struct TrackedFile {
+    fid: TrackedFileId,
+    path: PathBuf,
+    file: File,
+    identity: FileIdentity,
+    reader: RecordReader,
+    /// No longer listed under a matching name (deleted or renamed away).
+    gone: bool,
+    last_growth: Instant,
+}
+
+/// A file that was truncated in place: a copy of its old content may show up (copytruncate).
+struct Truncated {
+    identity: FileIdentity,
+    offset: u64,
+    at: Instant,
+}
+
+/// The tailer of one flow.
+pub struct Tailer {
+    settings: TailSettings,
+    checkpoints: Arc<Checkpoints>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<TailStats>,
+    watch: DirWatch,
+    files: BTreeMap<DevIno, TrackedFile>,
+    truncated: Vec<Truncated>,
+    warnings: KeyedLogLimiter<PathBuf>,
+}
+
+const WARN_EVERY: Duration = Duration::from_secs(60);
+/// Chunks read from one file before the others get a turn.
+const CHUNKS_PER_TURN: usize = 16;
+
+impl Tailer {
+    /// A tailer; `stop` ends `run` (set it, then wake it through `waker`).
+    pub fn new(
+        settings: TailSettings,
+        checkpoints: Arc<Checkpoints>,
+        stop: Arc<AtomicBool>,
+        stats: Arc<TailStats>,
+    ) -> Tailer {
+        let watch = DirWatch::new(settings.pattern.dir());
+        Tailer {
+            settings,
+            checkpoints,
+            stop,
+            stats,
+            watch,
+            files: BTreeMap::new(),
+            truncated: vec![],
+            warnings: KeyedLogLimiter::new(WARN_EVERY),
+        }
+    }
+
+    /// A handle that wakes `run` from its wait (used at shutdown).
+    pub fn waker(&self) -> mpsc::Sender<Changes> {
+        self.watch.sender()
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn warn_rate_limited(&mut self, path: &Path, msg: String) {
+        if self.warnings.due(&path.to_owned()) {
+            tracing::warn!("{msg}");
+        }
+    }
+
+    /// The first look at the directory: files present now get `initialPosition` if the flow never ran.
+    pub fn start(&mut self) {
+        let first_start = !self.checkpoints.flow_started_before(&self.settings.flow_id);
+        self.rescan(first_start);
+        self.checkpoints.mark_flow_started(&self.settings.flow_id);
+    }
+
+    /// One pass without waiting: re-list the directory, then read every file to its current end.
+    /// Returns whether anything was read, or None when the output closed.
+    pub fn poll(&mut self, out: &mut dyn TailOutput) -> Option<bool> {
+        self.rescan(false);
+        self.read_all(out)
+    }
+
+    /// Follows the files until `stop` is set or the output closes.
+    pub fn run(mut self, out: &mut dyn TailOutput) {
+        self.start();
+        let mut last_rescan = Instant::now();
+        loop {
+            if self.stopped() {
+                break;
+            }
+            let progressed = match self.read_all(out) {
+                Some(p) => p,
+                None => break,
+            };
+            if self.stopped() {
+                break;
+            }
+            let mut rescan = last_rescan.elapsed() >= self.settings.refresh_interval;
+            if !progressed {
+                self.update_behind();
+                if self.watch.active() {
+                    let mut wait = self
+                        .settings
+                        .refresh_interval
+                        .saturating_sub(last_rescan.elapsed());
+                    if let Some(due) = self
+                        .files
+                        .values()
+                        .filter_map(|t| t.reader.deadline())
+                        .min()
+                    {
+                        wait = wait.min(due.saturating_duration_since(Instant::now()));
+                    }
+                    rescan |= self.watch.wait(wait).names;
+                } else {
+                    // Polling: the Java agent's loop, a directory look at every poll.
+                    std::thread::sleep(self.settings.poll_interval);
+                    rescan = true;
+                }
+            } else {
+                rescan |= self.watch.wait(Duration::ZERO).names;
+            }
+            if rescan {
+                self.rescan(false);
+                last_rescan = Instant::now();
+            }
+        }
+        self.update_behind();
+    }
+
+    fn update_behind(&self) {
+        let mut bytes = 0;
+        let mut files = 0;
+        for t in self.files.values() {
+            if let Ok(m) = t.file.metadata() {
+                let behind = m.len().saturating_sub(t.reader.read_offset());
+                if behind > 0 {
+                    bytes += behind;
+                    files += 1;
+                }
+            }
+        }
+        self.stats.bytes_behind.store(bytes, Ordering::Relaxed);
+        self.stats.files_behind.store(files, Ordering::Relaxed);
+        self.stats
+            .files_tracked
+            .store(self.files.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Re-lists the directory: new files are tracked, renamed ones followed, vanished ones marked.
+    fn rescan(&mut self, first_start: bool) {
+        let dir = self.settings.pattern.dir().to_owned();
+        self.watch.ensure(&dir);
+        let found = match self.settings.pattern.list() {
+            Ok(f) => f,
+            Err(e) => {
+                self.warn_rate_limited(&dir, format!("cannot list {}: {e}", dir.display()));
+                return;
+            }
+        };
+        self.truncated
+            .retain(|t| t.at.elapsed() < Duration::from_secs(300));
+        let mut seen = std::collections::HashSet::new();
+        for f in found {
+            let id = DevIno::of(&f.meta);
+            if !seen.insert(id) {
+                continue; // a hard link or symlink to a file already followed
+            }
+            if let Some(t) = self.files.get_mut(&id) {
+                t.gone = false;
+                if t.path != f.path {
+                    tracing::info!(
+                        "{}: {} was renamed to {}",
+                        self.settings.flow_id,
+                        t.path.display(),
+                        f.path.display()
+                    );
+                    t.path = f.path.clone();
+                    self.checkpoints.update(t.fid, &t.identity, &t.path);
+                }
+                continue;
+            }
+            if let Err(e) = self.start_tracking(&f.path, id, first_start) {
+                self.warn_rate_limited(
+                    &f.path,
+                    format!("cannot read {} (will retry): {e}", f.path.display()),
+                );
+            }
+        }
+        for (id, t) in self.files.iter_mut() {
+            if !seen.contains(id) && !t.gone {
+                t.gone = true;
+                t.last_growth = Instant::now();
+                tracing::debug!(
+                    "{} is no longer listed; reading it to its end",
+                    t.path.display()
+                );
+            }
+        }
+    }
+
+    fn start_tracking(&mut self, path: &Path, id: DevIno, first_start: bool) -> io::Result<()> {
+        let mut file = File::open(path)?;
+        let meta = file.metadata()?;
+        if DevIno::of(&meta) != id {
+            return Ok(()); // replaced between listing and opening: the next rescan sees the new one
+        }
+        let size = meta.len();
+        let flow = self.settings.flow_id.clone();
+        let (offset, why) = if let Some(prev) = self
+            .checkpoints
+            .previous(&flow, id.dev, id.ino)
+            .filter(|p| same_content(&file, &p.identity).unwrap_or(false))
+        {
+            if size >= prev.offset {
+                (prev.offset, "resuming from checkpoint")
+            } else {
+                (0, "truncated since its checkpoint; reading from the start")
+            }
+        } else if let Some(off) = self.copied_from(&file, size) {
+            (off, "a copy of a truncated file; resuming at its offset")
+        } else if first_start && self.settings.start_at == StartAt::End {
+            (
+                last_line_end(&mut file, size)?,
+                "initialPosition END_OF_FILE",
+            )
+        } else {
+            (0, "new file")
+        };
+        let identity = identify(&file, id, size)?;
+        let fid = self
+            .checkpoints
+            .track(&flow, identity.clone(), path, offset);
+        tracing::info!(
+            "{flow}: tailing {} at offset {offset} ({why})",
+            path.display()
+        );
+        self.files.insert(
+            id,
+            TrackedFile {
+                fid,
+                path: path.to_owned(),
+                file,
+                identity,
+                reader: RecordReader::new(self.settings.split.clone(), offset),
+                gone: false,
+                last_growth: Instant::now(),
+            },
+        );
+        Ok(())
+    }
+
+    /// If `file` is a copy of a file that was (or is about to be) truncated, the offset to resume at.
+    fn copied_from(&self, file: &File, size: u64) -> Option<u64> {
+        let candidates = self
+            .truncated
+            .iter()
+            .map(|t| (&t.identity, t.offset))
+            .chain(
+                self.files
+                    .values()
+                    .map(|t| (&t.identity, t.reader.framed_offset())),
+            );
+        for (ident, offset) in candidates {
+            // Only a full-length fingerprint is distinctive enough (CSV files share headers).
+            if u64::from(ident.fingerprint_len) == FINGERPRINT_MAX
+                && size >= offset
+                && same_content(file, ident).unwrap_or(false)
+            {
+                return Some(offset);
+            }
+        }
+        None
+    }
+
+    /// Reads every tracked file up to its current end; None when the output closed.
+    fn read_all(&mut self, out: &mut dyn TailOutput) -> Option<bool> {
+        let mut progressed = false;
+        let ids: Vec<DevIno> = self.files.keys().copied().collect();
+        for id in ids {
+            if self.stopped() {
+                return Some(progressed);
+            }
+            match self.read_file(id, out) {
+                Ok(p) => progressed |= p,
+                Err(ReadError::Closed) => return None,
+                Err(ReadError::Io(path, e)) => {
+                    self.warn_rate_limited(&path, format!("error reading {}: {e}", path.display()))
+                }
+            }
+        }
+        Some(progressed)
+    }
+
+    /// One turn of one file: notices a truncation, reads a bounded number of chunks, emits a
+    /// multi-line record whose quiet period passed, and stops following a file that is gone.
+    fn read_file(&mut self, id: DevIno, out: &mut dyn TailOutput) -> Result<bool, ReadError> {
+        let Some(t) = self.files.get_mut(&id) else {
+            return Ok(false);
+        };
+        let size = t.file.metadata().map_err(|e| t.io_err(e))?.len();
+        if let Some(how) = t.truncation(size).map_err(|e| t.io_err(e))? {
+            self.restart_truncated(id, size, how)?;
+        }
+        let Some(t) = self.files.get_mut(&id) else {
+            return Ok(false);
+        };
+        let progressed = t.read_chunks(size, &self.settings, &self.stop, &self.stats, out)?;
+        t.flush_held(progressed, &self.stats, out)?;
+        if t.grow_fingerprint(id, size) {
+            self.checkpoints.update(t.fid, &t.identity, &t.path);
+        }
+        if t.gone && !progressed && t.last_growth.elapsed() >= self.settings.refresh_interval {
+            self.stop_tracking_gone(id);
+        }
+        Ok(progressed)
+    }
+
+    /// A file truncated in place (copytruncate or `> file`): what was read is kept, the rest of
+    /// it is a new file read from 0, and a copy of the old content may show up.
+    fn restart_truncated(&mut self, id: DevIno, size: u64, how: &str) -> Result<(), ReadError> {
+        let Some(t) = self.files.get_mut(&id) else {
+            return Ok(());
+        };
+        tracing::warn!(
+            "{}: {} was {how} (size {size}, offset {}); reading it again from the start",
+            self.settings.flow_id,
+            t.path.display(),
+            t.reader.read_offset()
+        );
+        self.truncated.push(Truncated {
+            identity: t.identity.clone(),
+            offset: t.reader.framed_offset(),
+            at: Instant::now(),
+        });
+        self.checkpoints.retire(t.fid);
+        t.identity = identify(&t.file, id, size).map_err(|e| t.io_err(e))?;
+        t.fid = self
+            .checkpoints
+            .track(&self.settings.flow_id, t.identity.clone(), &t.path, 0);
+        t.reader = RecordReader::new(self.settings.split.clone(), 0);
+        Ok(())
+    }
+
+    /// Stops following a file that is no longer listed and has been read to its end.
+    fn stop_tracking_gone(&mut self, id: DevIno) {
+        let Some(t) = self.files.remove(&id) else {
+            return;
+        };
+        let held = t.reader.pending();
+        if held > 0 {
+            tracing::warn!(
+                "{}: {} is gone with {held} bytes of an unterminated last line, which are not sent",
+                self.settings.flow_id,
+                t.path.display()
+            );
+        }
+        tracing::info!(
+            "{}: stopped tailing {} (gone)",
+            self.settings.flow_id,
+            t.path.display()
+        );
+        self.checkpoints
+            .forget_when_done(t.fid, t.reader.framed_offset());
+    }
+}
+
+impl TrackedFile {
+    fn io_err(&self, e: io::Error) -> ReadError {
+        ReadError::Io(self.path.clone(), e)
+    }
+
+    /// Whether the file was truncated in place since the last look, and how it shows.
+    fn truncation(&self, size: u64) -> io::Result<Option<&'static str>> {
+        let offset = self.reader.read_offset();
+        if size < offset {
+            return Ok(Some("truncated"));
+        }
+        // Truncated and written again past the old offset between two looks: the size alone
+        // cannot tell, but the first bytes no longer match the fingerprint.
+        if size > offset
+            && self.identity.fingerprint_len > 0
+            && !same_content(&self.file, &self.identity)?
+        {
+            return Ok(Some("rewritten from its start"));
+        }
+        Ok(None)
+    }
+
+    /// Reads up to `CHUNKS_PER_TURN` chunks (so that one busy file cannot starve the others)
+    /// and hands their records to `out`; returns whether anything was read.
+    fn read_chunks(
+        &mut self,
+        size: u64,
+        settings: &TailSettings,
+        stop: &AtomicBool,
+        stats: &TailStats,
+        out: &mut dyn TailOutput,
+    ) -> Result<bool, ReadError> {
+        let mut progressed = false;
+        for _ in 0..CHUNKS_PER_TURN {
+            if self.reader.finished()
+                || stop.load(Ordering::Relaxed)
+                || size <= self.reader.read_offset()
+            {
+                break;
+            }
+            let n = self
+                .reader
+                .read_from(&self.file, settings.read_chunk)
+                .map_err(|e| self.io_err(e))?;
+            if n == 0 {
+                break;
+            }
+            progressed = true;
+            self.last_growth = Instant::now();
+            let fid = self.fid;
+            let drained = self.reader.drain(&mut |s| emit(fid, s, out));
+            stats
+                .records_parsed
+                .fetch_add(drained.records, Ordering::Relaxed);
+            stats
+                .bytes_consumed
+                .fetch_add(drained.bytes, Ordering::Relaxed);
+            if !out.flush() {
+                return Err(ReadError::Closed);
+            }
+        }
+        if !progressed || size <= self.reader.read_offset() {
+            self.reader.release_if_idle();
+        }
+        Ok(progressed)
+    }
+
+    /// A held multi-line record goes out once its quiet period passed, or when the file is gone.
+    fn flush_held(
+        &mut self,
+        progressed: bool,
+        stats: &TailStats,
+        out: &mut dyn TailOutput,
+    ) -> Result<(), ReadError> {
+        if !self.reader.holding() {
+            return Ok(());
+        }
+        let fid = self.fid;
+        let mut emit_to_out = |s: Span<'_>| emit(fid, s, out);
+        let emitted = if self.gone && !progressed {
+            self.reader.flush(&mut emit_to_out)
+        } else {
+            self.reader.flush_if_quiet(Instant::now(), &mut emit_to_out)
+        };
+        if emitted {
+            stats.records_parsed.fetch_add(1, Ordering::Relaxed);
+            if !out.flush() {
+                return Err(ReadError::Closed);
+            }
+        }
+        Ok(())
+    }
+
+    /// The fingerprint grows with a young file until it is full-length, so that a copy of it is
+    /// recognised; returns whether the identity changed.
+    fn grow_fingerprint(&mut self, id: DevIno, size: u64) -> bool {
+        if u64::from(self.identity.fingerprint_len) >= FINGERPRINT_MAX
+            || size <= u64::from(self.identity.fingerprint_len)
+        {
+            return false;
+        }
+        match identify(&self.file, id, size) {
+            Ok(ident) => {
+                self.identity = ident;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Hands one span of a tracked file to the output.
+fn emit(fid: TrackedFileId, s: Span<'_>, out: &mut dyn TailOutput) {
+    match s {
+        Span::Record { start, end, data } => out.record(fid, start, end, data),
+        Span::Skip { start, end, .. } => out.skipped(fid, start, end),
+    }
+}
+
+enum ReadError {
+    Closed,
+    Io(PathBuf, io::Error),
+}
+
+/// The offset just past the last `\n` of the first `size` bytes of `file` (0 if there is none).
+fn last_line_end(file: &mut File, size: u64) -> io::Result<u64> {
+    let mut end = size;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let len = (end - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf[..len])?;
+        if let Some(i) = memchr::memrchr(b'\n', &buf[..len]) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_line_end_finds_the_last_complete_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"a\nbb\npartial").unwrap();
+        let mut f = File::open(&p).unwrap();
+        assert_eq!(last_line_end(&mut f, 12).unwrap(), 5);
+        std::fs::write(&p, b"no newline").unwrap();
+        assert_eq!(last_line_end(&mut f, 10).unwrap(), 0);
+        let big: Vec<u8> = std::iter::repeat_n(b'x', 200_000)
+            .chain(*b"\n")
+            .chain(std::iter::repeat_n(b'y', 100_000))
+            .collect();
+        std::fs::write(&p, &big).unwrap();
+        assert_eq!(last_line_end(&mut f, big.len() as u64).unwrap(), 200_001);
+    }
+}

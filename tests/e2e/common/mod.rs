@@ -1,0 +1,266 @@
+//! End-to-end test harness: a real kinesalite server on 127.0.0.1, the real `kinetail` binary,
+//! and a reader that takes every record back out of the stream with GetRecords.
+
+pub mod imds;
+pub mod moto;
+pub mod proxy;
+pub mod stream;
+pub use stream::*;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Starts `node tests/harness/<script> <args>`, a server that binds 127.0.0.1, prints its port
+/// and exits when its standard input closes; returns the child and the port.
+pub fn start_node_server(script: &str, args: &[&str]) -> (Child, u16) {
+    let mut child = Command::new("node")
+        .arg(root().join("tests/harness").join(script))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start node (is Node.js installed? scripts/setup installs it)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("read the port of {script}: {e}"));
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{script} printed {line:?}"));
+    (child, port)
+}
+
+/// A kinesalite server bound to loopback, stopped when dropped.
+pub struct Kinesalite {
+    child: Child,
+    /// Its TCP port.
+    pub port: u16,
+}
+
+impl Kinesalite {
+    /// Starts kinesalite from `tests/harness` (run `npm ci` there first; `.ci/run` does).
+    pub fn start() -> Kinesalite {
+        let harness = root().join("tests/harness");
+        assert!(
+            harness.join("node_modules/kinesalite").is_dir(),
+            "kinesalite is not installed: run `npm ci --prefix tests/harness`"
+        );
+        let (child, port) = start_node_server("kinesalite.js", &[]);
+        Kinesalite { child, port }
+    }
+
+    /// Its endpoint URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Kinesalite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `kinetail` process, its log in a file; killed when dropped.
+pub struct Agent {
+    child: Option<Child>,
+    /// Its log file (stderr).
+    pub log: PathBuf,
+}
+
+impl Agent {
+    /// Starts `kinetail -c config`, appending its log to `log`.
+    pub fn start(config: &Path, log: &Path) -> Agent {
+        Agent::start_with_env(config, log, &[])
+    }
+
+    /// Like `start`, with extra environment variables.
+    pub fn start_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Agent {
+        Agent::spawn(config, log, env, None)
+    }
+
+    /// Like `start`, with the open-file soft limit lowered to `soft` (the hard limit unchanged).
+    pub fn start_with_fd_limit(config: &Path, log: &Path, soft: u64) -> Agent {
+        Agent::spawn(config, log, &[], Some(soft))
+    }
+
+    fn spawn(config: &Path, log: &Path, env: &[(&str, &str)], fd_soft: Option<u64>) -> Agent {
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kinetail"));
+        cmd.arg("-c")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(logf);
+        if let Some(soft) = fd_soft {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let mut lim: libc::rlimit = std::mem::zeroed();
+                    libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+                    lim.rlim_cur = soft.min(lim.rlim_max);
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().expect("start kinetail");
+        Agent {
+            child: Some(child),
+            log: log.to_owned(),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Peak resident memory so far (VmHWM) in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.pid() as i32, sig);
+        }
+    }
+
+    /// SIGKILLs it and reaps it.
+    pub fn kill9(mut self) {
+        let mut c = self.child.take().unwrap();
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+
+    /// Waits up to `timeout` for exit; returns the exit code (None = killed by a signal or still running).
+    pub fn wait(mut self, timeout: Duration) -> Option<i32> {
+        let mut c = self.child.take().unwrap();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st.code();
+            }
+            if Instant::now() >= deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Writes an agent.json for one or more flows against a local endpoint.
+pub fn write_config(
+    dir: &Path,
+    endpoint: &str,
+    flows: serde_json::Value,
+    extra: serde_json::Value,
+) -> PathBuf {
+    let mut conf = serde_json::json!({
+        "kinesis.endpoint": endpoint,
+        "kinesis.region": "us-east-1",
+        "awsAccessKeyId": "AKIDLOCALTEST",
+        "awsSecretAccessKey": "localtestsecret",
+        "cloudwatch.emitMetrics": false,
+        "checkpointFile": dir.join("state/checkpoints"),
+        "log.statusReportingPeriodSeconds": 5,
+        "flows": flows,
+    });
+    if let serde_json::Value::Object(m) = extra {
+        for (k, v) in m {
+            conf[k] = v;
+        }
+    }
+    let path = dir.join("agent.json");
+    let mut f = std::fs::File::create(&path).unwrap();
+    f.write_all(serde_json::to_string_pretty(&conf).unwrap().as_bytes())
+        .unwrap();
+    path
+}
+
+/// The 17 field names of the AWS workshop's CSVTOJSON configuration (the TLC header).
+pub const TAXI_FIELDS: [&str; 17] = [
+    "VendorID",
+    "tpep_pickup_datetime",
+    "tpep_dropoff_datetime",
+    "passenger_count",
+    "trip_distance",
+    "RatecodeID",
+    "store_and_fwd_flag",
+    "PULocationID",
+    "DOLocationID",
+    "payment_type",
+    "fare_amount",
+    "extra",
+    "mta_tax",
+    "tip_amount",
+    "tolls_amount",
+    "improvement_surcharge",
+    "total_amount",
+];
+
+/// Decompresses the bundled 120,000-row taxi file into `dir`; returns its path.
+pub fn taxi_120k(dir: &Path) -> PathBuf {
+    let gz = std::fs::File::open(
+        root().join("tests/data/yellow_tripdata_2018_sample_120k_17col.csv.gz"),
+    )
+    .unwrap();
+    let mut dec = flate2::read::GzDecoder::new(gz);
+    let path = dir.join("yellow_tripdata_2018_sample_120k_17col.csv");
+    let mut out = std::fs::File::create(&path).unwrap();
+    std::io::copy(&mut dec, &mut out).unwrap();
+    path
+}
+
+/// Appends `text` to a file (creating it), flushing it to the page cache at once.
+pub fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}

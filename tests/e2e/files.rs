@@ -1,0 +1,210 @@
+//! End to end: several files under one glob, one growing while the agent runs, one appearing
+//! later, a partial last line held until completed; `initialPosition` END_OF_FILE.
+
+use crate::common::*;
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn lines(prefix: &str, from: usize, to: usize) -> String {
+    (from..to)
+        .map(|i| format!("{prefix}-{i:06} some log text\n"))
+        .collect()
+}
+
+fn counts(records: &[ReadRecord]) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for r in records {
+        *m.entry(String::from_utf8(r.data.clone()).unwrap())
+            .or_default() += 1;
+    }
+    m
+}
+
+fn flow(dir: &std::path::Path, stream: &str, initial: &str) -> serde_json::Value {
+    serde_json::json!([{
+        "filePattern": format!("{}/*.log", dir.display()),
+        "kinesisStream": stream,
+        "initialPosition": initial,
+        "maxBufferAgeMillis": "1000",
+        "partitionKeyOption": "RANDOM"
+    }])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_file_under_the_glob_is_followed_on_its_own() {
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "files", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    append(&logs.join("a.log"), &lines("a", 0, 3000));
+    append(&logs.join("b.log"), &lines("b", 0, 500));
+    append(&logs.join("other.txt"), &lines("x", 0, 50));
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "files", "START_OF_FILE"),
+        serde_json::json!({}),
+    );
+    let agent = Agent::start(&config, &dir.path().join("agent.log"));
+    let mut reader = StreamReader::new(&c, "files").await;
+    assert_eq!(
+        reader.wait_for(3500, Duration::from_secs(60)).await,
+        3500,
+        "{}",
+        agent.log_text()
+    );
+
+    // a.log grows in pieces, b.log too, while the agent runs.
+    for round in 0..10 {
+        append(
+            &logs.join("a.log"),
+            &lines("a", 3000 + round * 100, 3100 + round * 100),
+        );
+        append(
+            &logs.join("b.log"),
+            &lines("b", 500 + round * 10, 510 + round * 10),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A partial line is held until its newline arrives.
+    append(&logs.join("b.log"), "b-partial-line");
+    // A file that appears later is read from its beginning.
+    append(&logs.join("c.log"), &lines("c", 0, 700));
+    let want = 3500 + 1000 + 100 + 700;
+    assert_eq!(
+        reader.wait_for(want, Duration::from_secs(60)).await,
+        want,
+        "{}",
+        agent.log_text()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    reader.poll().await;
+    assert!(
+        !counts(&reader.records)
+            .keys()
+            .any(|k| k.starts_with("b-partial")),
+        "an unterminated line was sent"
+    );
+    append(&logs.join("b.log"), " completed\n");
+    assert_eq!(
+        reader.wait_for(want + 1, Duration::from_secs(30)).await,
+        want + 1
+    );
+
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    reader.settle(Duration::from_millis(600)).await;
+    let got = counts(&reader.records);
+    let mut expected: Vec<String> = Vec::new();
+    expected.extend(lines("a", 0, 4000).lines().map(|l| format!("{l}\n")));
+    expected.extend(lines("b", 0, 600).lines().map(|l| format!("{l}\n")));
+    expected.extend(lines("c", 0, 700).lines().map(|l| format!("{l}\n")));
+    expected.push("b-partial-line completed\n".into());
+    for e in &expected {
+        assert_eq!(
+            got.get(e),
+            Some(&1),
+            "line {e:?} arrived {:?} times",
+            got.get(e)
+        );
+    }
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "unexpected records arrived (e.g. from other.txt)"
+    );
+    assert_eq!(reader.records.len(), expected.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_of_file_skips_old_content_only_at_the_first_start() {
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "eof", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    append(&logs.join("old.log"), &lines("old", 0, 100));
+    append(&logs.join("old.log"), "old-partial");
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "eof", "END_OF_FILE"),
+        serde_json::json!({}),
+    );
+    let agent = Agent::start(&config, &dir.path().join("agent.log"));
+    let mut reader = StreamReader::new(&c, "eof").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The trailing partial line at the start position is sent once completed (as the Java agent).
+    append(&logs.join("old.log"), "-done\n");
+    append(&logs.join("old.log"), &lines("new", 0, 10));
+    append(&logs.join("later.log"), &lines("later", 0, 20));
+    assert_eq!(
+        reader.wait_for(31, Duration::from_secs(30)).await,
+        31,
+        "{}",
+        agent.log_text()
+    );
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+
+    // Written while the agent was down: sent after the restart (END_OF_FILE no longer applies).
+    append(&logs.join("old.log"), &lines("down", 0, 5));
+    append(&logs.join("created-while-down.log"), &lines("cwd", 0, 5));
+    let agent = Agent::start(&config, &dir.path().join("agent.log"));
+    assert_eq!(
+        reader.wait_for(41, Duration::from_secs(30)).await,
+        41,
+        "{}",
+        agent.log_text()
+    );
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    reader.settle(Duration::from_millis(600)).await;
+    let got = counts(&reader.records);
+    assert!(
+        !got.keys().any(|k| k.starts_with("old-0")),
+        "old content was sent"
+    );
+    assert_eq!(got.get("old-partial-done\n"), Some(&1));
+    assert_eq!(reader.records.len(), 41);
+    assert!(got.values().all(|&n| n == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_files_than_the_default_descriptor_limit_are_all_followed() {
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "many", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let files = 300;
+    for i in 0..files {
+        append(
+            &logs.join(format!("f{i:03}.log")),
+            &format!("file {i} line\n"),
+        );
+    }
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "many", "START_OF_FILE"),
+        serde_json::json!({}),
+    );
+    // Each followed file holds a descriptor; started with a soft limit below the file count,
+    // the agent must raise it (to the hard limit) rather than leave files unread.
+    let agent = Agent::start_with_fd_limit(&config, &dir.path().join("agent.log"), 128);
+    let mut reader = StreamReader::new(&c, "many").await;
+    let n = reader.wait_for(files, Duration::from_secs(60)).await;
+    agent.signal(libc::SIGTERM);
+    let log = agent.log_text();
+    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    assert_eq!(n, files, "log:\n{log}");
+    let got = counts(&reader.records);
+    for i in 0..files {
+        assert_eq!(got.get(&format!("file {i} line\n")), Some(&1), "file {i}");
+    }
+}

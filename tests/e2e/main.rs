@@ -1,0 +1,20 @@
+//! The integration tests, as one test binary (one link of the AWS SDK instead of one per file).
+//!
+//! `common` is the harness: kinesalite, moto (Firehose into S3), the IMDS test server, the
+//! fault-injecting proxy, the `kinetail` process and the stream reader. Run one group with a
+//! filter, e.g. `cargo test --release --test e2e crash::`.
+
+mod common;
+
+mod cli;
+mod crash;
+mod errors;
+mod faults;
+mod files;
+mod firehose;
+mod imds;
+mod processing;
+mod rotation_model;
+mod shards;
+mod signing;
+mod taxi;

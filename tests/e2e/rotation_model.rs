@@ -1,0 +1,257 @@
+//! Property test of the tailer against a model: random sequences of writes, rename rotations,
+//! copytruncate, plain truncation, deletion of rotated files and agent restarts, on a real
+//! directory. Every line written must be delivered exactly once (a copy of a file too short to
+//! fingerprint may be read again: those lines may arrive twice, never zero times).
+
+use kinetail::checkpoint::{Checkpoints, TrackedFileId};
+use kinetail::tail::{
+    FilePattern, SplitSettings, StartAt, TailOutput, TailSettings, TailStats, Tailer,
+};
+use proptest::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Append this many lines (of the given lengths) to app.log.
+    Write(Vec<usize>),
+    /// logrotate's default: rename app.log to app.log.N; the next write creates a new app.log.
+    Rename,
+    /// logrotate's copytruncate: copy app.log to app.log.N, then truncate app.log.
+    CopyTruncate,
+    /// `> app.log`.
+    Truncate,
+    /// `> app.log` and at once more lines than it had, before the agent looks again.
+    Rewrite(usize),
+    /// Remove the oldest rotated file.
+    DeleteOldest,
+    /// Append to app.log and delete it before the agent looks: the open descriptor still has the data.
+    WriteThenDeleteLive(Vec<usize>),
+    /// Stop the agent (checkpoints persisted) and start it again.
+    Restart,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => proptest::collection::vec(1usize..120, 1..20).prop_map(Op::Write),
+        2 => Just(Op::Rename),
+        1 => Just(Op::CopyTruncate),
+        1 => Just(Op::Truncate),
+        1 => (1usize..40).prop_map(Op::Rewrite),
+        1 => Just(Op::DeleteOldest),
+        1 => proptest::collection::vec(1usize..120, 1..5).prop_map(Op::WriteThenDeleteLive),
+        1 => Just(Op::Restart),
+    ]
+}
+
+/// Collects records and acknowledges them at once, as a sink that always succeeds.
+struct Collect {
+    cp: Arc<Checkpoints>,
+    lines: Vec<String>,
+}
+
+impl TailOutput for Collect {
+    fn record(&mut self, fid: TrackedFileId, start: u64, end: u64, data: &[u8]) {
+        self.lines.push(String::from_utf8(data.to_vec()).unwrap());
+        self.cp.ack(fid, start, end);
+    }
+    fn skipped(&mut self, fid: TrackedFileId, start: u64, end: u64) {
+        self.cp.ack(fid, start, end);
+    }
+    fn flush(&mut self) -> bool {
+        true
+    }
+}
+
+fn tailer(dir: &Path, glob: &str, cp: &Arc<Checkpoints>) -> Tailer {
+    let settings = TailSettings {
+        flow_id: format!("kinesis:s:{}/{glob}", dir.display()),
+        pattern: FilePattern::new(dir, glob).unwrap(),
+        start_at: StartAt::Beginning,
+        split: SplitSettings {
+            skip_header_lines: 0,
+            multi_line_start: None,
+            multi_line_quiet: Duration::from_secs(1),
+            footer: None,
+            max_record: 1 << 20,
+            aggregate_bytes: 0,
+        },
+        poll_interval: Duration::from_millis(1),
+        refresh_interval: Duration::ZERO,
+        read_chunk: 256,
+    };
+    let mut t = Tailer::new(
+        settings,
+        cp.clone(),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(TailStats::default()),
+    );
+    t.start();
+    t
+}
+
+fn run_model(ops: Vec<Op>, glob: &str) -> Result<(), TestCaseError> {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("logs");
+    std::fs::create_dir(&dir).unwrap();
+    let cp_path = tmp.path().join("checkpoints");
+    let live = dir.join("app.log");
+    let mut cp = Checkpoints::open(&cp_path, 7).unwrap();
+    let mut t = tailer(&dir, glob, &cp);
+    let mut out = Collect {
+        cp: cp.clone(),
+        lines: vec![],
+    };
+    let mut written: Vec<String> = vec![];
+    let mut may_repeat: HashSet<String> = HashSet::new();
+    let mut rotated: Vec<PathBuf> = vec![];
+    let mut next_line = 0usize;
+    let mut next_rot = 1usize;
+    let copies_visible = glob != "app.log";
+    for op in ops {
+        match op {
+            Op::Write(lens) => {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&live)
+                    .unwrap();
+                for len in lens {
+                    let line = format!("L{next_line:05}{}\n", "x".repeat(len));
+                    next_line += 1;
+                    f.write_all(line.as_bytes()).unwrap();
+                    written.push(line);
+                }
+            }
+            Op::Rename => {
+                if live.exists() {
+                    let to = dir.join(format!("app.log.{next_rot}"));
+                    next_rot += 1;
+                    std::fs::rename(&live, &to).unwrap();
+                    rotated.push(to);
+                }
+            }
+            Op::CopyTruncate => {
+                if live.exists() {
+                    let to = dir.join(format!("app.log.{next_rot}"));
+                    next_rot += 1;
+                    std::fs::copy(&live, &to).unwrap();
+                    let content = std::fs::read_to_string(&to).unwrap();
+                    if copies_visible && content.len() < 1024 {
+                        may_repeat.extend(content.lines().map(|l| format!("{l}\n")));
+                    }
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .truncate(true)
+                        .open(&live)
+                        .unwrap();
+                    rotated.push(to);
+                }
+            }
+            Op::Truncate => {
+                if live.exists() {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .truncate(true)
+                        .open(&live)
+                        .unwrap();
+                }
+            }
+            Op::Rewrite(extra) => {
+                if live.exists() {
+                    let old = std::fs::metadata(&live).unwrap().len() as usize;
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .truncate(true)
+                        .open(&live)
+                        .unwrap();
+                    let mut len = 0;
+                    let mut n = 0;
+                    while len <= old || n < extra {
+                        let line = format!("L{next_line:05}rewritten{}\n", "y".repeat(n % 50));
+                        next_line += 1;
+                        n += 1;
+                        len += line.len();
+                        f.write_all(line.as_bytes()).unwrap();
+                        written.push(line);
+                    }
+                }
+            }
+            Op::WriteThenDeleteLive(lens) => {
+                // Only a file the agent already follows can be read after its deletion.
+                if live.exists() {
+                    let mut f = std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(&live)
+                        .unwrap();
+                    for len in lens {
+                        let line = format!("L{next_line:05}{}\n", "z".repeat(len));
+                        next_line += 1;
+                        f.write_all(line.as_bytes()).unwrap();
+                        written.push(line);
+                    }
+                    std::fs::remove_file(&live).unwrap();
+                }
+            }
+            Op::DeleteOldest => {
+                if !rotated.is_empty() {
+                    let p = rotated.remove(0);
+                    std::fs::remove_file(p).unwrap();
+                }
+            }
+            Op::Restart => {
+                cp.persist(true).unwrap();
+                drop(t);
+                cp = Checkpoints::open(&cp_path, 7).unwrap();
+                out.cp = cp.clone();
+                t = tailer(&dir, glob, &cp);
+            }
+        }
+        // The agent looks after every step and reads until nothing is left (a pass reads at most
+        // CHUNKS_PER_TURN chunks per file, as in production, where the loop goes on while it progresses).
+        let mut passes = 0;
+        while t.poll(&mut out) == Some(true) {
+            passes += 1;
+            prop_assert!(passes < 10_000, "the tailer never stops reading");
+        }
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for l in &out.lines {
+        *seen.entry(l.as_str()).or_default() += 1;
+    }
+    for w in &written {
+        let n = seen.get(w.as_str()).copied().unwrap_or(0);
+        prop_assert!(n >= 1, "line {:?} was lost", w.trim_end());
+        prop_assert!(
+            n == 1 || may_repeat.contains(w),
+            "line {:?} arrived {n} times",
+            w.trim_end()
+        );
+    }
+    prop_assert_eq!(
+        seen.len(),
+        written.len(),
+        "lines that were never written arrived"
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Rotated files keep matching the glob (`app.log*`): they are followed under their new names.
+    #[test]
+    fn nothing_lost_when_rotations_match(ops in proptest::collection::vec(op(), 1..40)) {
+        run_model(ops, "app.log*")?;
+    }
+
+    /// Only the live name matches (`app.log`): a renamed file is read to its end, then dropped.
+    #[test]
+    fn nothing_lost_when_only_the_live_name_matches(ops in proptest::collection::vec(op(), 1..40)) {
+        run_model(ops, "app.log")?;
+    }
+}
