@@ -6,9 +6,9 @@ use crate::java::regex::{self, RegexError};
 use crate::log_limit::LogLimiter;
 use crate::metrics::FlowCounters;
 use crate::process::{Chain, Outcome};
-use crate::record::{truncate_to_fit, AckSink, AckToken, Record};
+use crate::record::{truncate_to_fit, AckSink, AckToken, PartitionKey, Record};
 use crate::sink::batch::Limits;
-use crate::sink::partition::{deterministic_key, random_key};
+use crate::sink::partition::random_value;
 use crate::sink::{InFlight, Sink, SinkSettings};
 use crate::tail::{
     FilePattern, SplitSettings, StartAt, TailOutput, TailSettings, TailStats, Tailer,
@@ -73,6 +73,8 @@ struct Producer {
     counters: Arc<FlowCounters>,
     flow_id: String,
     warnings: LogLimiter,
+    /// Where a random key's text is measured (reused: no allocation per record).
+    key_scratch: Vec<u8>,
 }
 
 impl Producer {
@@ -111,9 +113,11 @@ impl TailOutput for Producer {
             }
         };
         let partition_key = match self.partition_keys {
-            Some(PartitionKeyOption::Deterministic) => deterministic_key(&bytes),
-            Some(PartitionKeyOption::Random) => random_key(),
-            None => String::new(),
+            Some(PartitionKeyOption::Deterministic) => PartitionKey::md5_of(&bytes),
+            Some(PartitionKeyOption::Random) => {
+                PartitionKey::random(random_value(), &mut self.key_scratch)
+            }
+            None => PartitionKey::None,
         };
         if truncate_to_fit(
             &mut bytes,
@@ -286,6 +290,7 @@ pub fn start_flow<D: crate::sink::Destination>(
         counters: counters.clone(),
         flow_id: flow.id.clone(),
         warnings: LogLimiter::new(Duration::from_secs(10)),
+        key_scratch: Vec::with_capacity(32),
     };
     let tail_thread = std::thread::Builder::new()
         .name(format!("tail-{}", short_name(&flow.id)))

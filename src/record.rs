@@ -13,13 +13,85 @@ pub struct AckToken {
     pub end: u64,
 }
 
+/// A record's Kinesis partition key, kept inline: its text is written into the request body only
+/// when the request is built, so a record costs no `String` for its key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PartitionKey {
+    /// Firehose records have none.
+    None,
+    /// RANDOM: Java's `String.valueOf(value)`, which is `len` bytes long.
+    Random {
+        /// A value in [0, 1e6), as `ThreadLocalRandom.nextDouble(1000000)`.
+        value: f64,
+        /// Length of its text, for the service's size limits.
+        len: u8,
+    },
+    /// DETERMINISTIC: the lowercase hex (32 bytes) of this MD5 digest of the record.
+    Md5([u8; 16]),
+}
+
+impl PartitionKey {
+    /// A RANDOM key for `value`; `scratch` is a reusable buffer to measure its text in.
+    pub fn random(value: f64, scratch: &mut Vec<u8>) -> PartitionKey {
+        scratch.clear();
+        crate::java::double::write_java_double(value, scratch);
+        PartitionKey::Random {
+            value,
+            len: scratch.len().min(usize::from(u8::MAX)) as u8,
+        }
+    }
+
+    /// The DETERMINISTIC key of `data`.
+    pub fn md5_of(data: &[u8]) -> PartitionKey {
+        use md5::{Digest, Md5};
+        PartitionKey::Md5(Md5::digest(data).into())
+    }
+
+    /// Bytes of the key's text, as the service counts them against record and request limits.
+    pub fn len(&self) -> usize {
+        match self {
+            PartitionKey::None => 0,
+            PartitionKey::Random { len, .. } => usize::from(*len),
+            PartitionKey::Md5(_) => 32,
+        }
+    }
+
+    /// True for a record without a key (Firehose).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends the key's text to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match self {
+            PartitionKey::None => {}
+            PartitionKey::Random { value, .. } => {
+                crate::java::double::write_java_double(*value, out)
+            }
+            PartitionKey::Md5(digest) => {
+                let mut hex = [0u8; 32];
+                // 16 digest bytes always fit 32 hex digits.
+                let _ = hex::encode_to_slice(digest, &mut hex);
+                out.extend_from_slice(&hex);
+            }
+        }
+    }
+
+    /// The key's text (for logs and tests; the send path writes it in place).
+    pub fn text(&self) -> String {
+        let mut out = Vec::with_capacity(32);
+        self.write_to(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
 /// One record ready to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// The processed bytes, as the destination will store them.
     pub data: Vec<u8>,
-    /// The Kinesis partition key (empty for Firehose).
-    pub partition_key: String,
+    /// The Kinesis partition key (none for Firehose).
+    pub partition_key: PartitionKey,
     /// Provenance, for the checkpoint.
     pub ack: AckToken,
 }
@@ -65,6 +137,23 @@ pub fn truncate_to_fit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_measure_and_write_the_text_the_java_agent_sends() {
+        let mut scratch = Vec::new();
+        let k = PartitionKey::random(483920.1837461032, &mut scratch);
+        assert_eq!(k.text(), "483920.1837461032");
+        assert_eq!(k.len(), 17);
+        let k = PartitionKey::random(1.2345e-4, &mut scratch);
+        assert_eq!((k.text().as_str(), k.len()), ("1.2345E-4", 9));
+        let k = PartitionKey::md5_of(b"hello\n");
+        assert_eq!(k.text(), "b1946ac92492d2347c6235b4d2611184");
+        assert_eq!(k.len(), 32);
+        assert_eq!(
+            (PartitionKey::None.text().as_str(), PartitionKey::None.len()),
+            ("", 0)
+        );
+    }
 
     #[test]
     fn truncation_keeps_size_and_ends_with_terminator() {

@@ -102,7 +102,7 @@ mod tests {
     fn rec(n: usize) -> Record {
         Record {
             data: vec![b'x'; n],
-            partition_key: "k".into(),
+            partition_key: crate::record::PartitionKey::None,
             ack: AckToken {
                 fid: 1,
                 start: 0,
@@ -139,11 +139,11 @@ mod tests {
         let l = limits(500, 100);
         let mut b = Batch::new();
         let mut sealed: Vec<Vec<Record>> = vec![];
-        add(&mut b, rec(59), &l, &mut sealed); // 60 with the key
-        add(&mut b, rec(49), &l, &mut sealed); // 110 would overflow
+        add(&mut b, rec(60), &l, &mut sealed);
+        add(&mut b, rec(50), &l, &mut sealed); // 110 would overflow
         assert_eq!(sealed.len(), 1);
         assert_eq!(sealed[0].len(), 1);
-        add(&mut b, rec(49), &l, &mut sealed); // exactly 100: full
+        add(&mut b, rec(50), &l, &mut sealed); // exactly 100: full
         assert_eq!(sealed.len(), 2);
         assert!(b.is_empty());
         for s in &sealed {

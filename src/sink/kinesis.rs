@@ -70,7 +70,7 @@ impl Destination for KinesisStream {
         });
         body.reserve(records.len(), data, keys);
         for r in records {
-            body.push(&r.data, Key::Text(&r.partition_key));
+            body.push(&r.data, Key::Record(r.partition_key));
         }
         let entries = body.finish();
         self.sender.send(buf, entries)

@@ -494,7 +494,7 @@ mod tests {
     fn rec(i: u64) -> Record {
         Record {
             data: format!("r{i}").into_bytes(),
-            partition_key: "k".into(),
+            partition_key: crate::record::PartitionKey::md5_of(b"k"),
             ack: AckToken {
                 fid: 1,
                 start: i * 10,

@@ -1,7 +1,7 @@
 //! Partition keys: RANDOM (the Java agent's shape) and DETERMINISTIC (MD5 of the record).
 //!
-//! Each kind is offered twice: as a `String` (what `Record.partition_key` holds today) and
-//! written straight into a request body, without an intermediate `String`.
+//! Records carry their key inline (`record::PartitionKey`); these write a key's text straight
+//! into a request body, without an intermediate `String`.
 
 use md5::{Digest, Md5};
 use rand::RngExt;
@@ -26,31 +26,19 @@ pub fn write_deterministic_key(data: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&hex);
 }
 
-/// A random key shaped like Java's `String.valueOf(ThreadLocalRandom.nextDouble(1000000))`.
-pub fn random_key() -> String {
-    let mut out = Vec::with_capacity(24);
-    write_random_key(random_value(), &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Lowercase hex MD5 of the record data.
-///
-/// Deliberate fix: the Java agent hashes the whole backing array of the record's buffer, which
-/// for unconverted records is its 5 MiB read buffer; kinetail hashes the record itself.
-pub fn deterministic_key(data: &[u8]) -> String {
-    let mut out = Vec::with_capacity(32);
-    write_deterministic_key(data, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn random_keys_are_valid_and_vary() {
-        let a = random_key();
-        let b = random_key();
+        let key = |v: f64| {
+            let mut out = Vec::new();
+            write_random_key(v, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        let a = key(random_value());
+        let b = key(random_value());
         assert_ne!(a, b);
         for k in [a, b] {
             let v: f64 = k.parse().unwrap();
@@ -61,11 +49,13 @@ mod tests {
 
     #[test]
     fn deterministic_key_is_md5_hex_of_the_record() {
-        assert_eq!(deterministic_key(b""), "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(
-            deterministic_key(b"abc"),
-            "900150983cd24fb0d6963f7d28e17f72"
-        );
+        let key = |d: &[u8]| {
+            let mut out = Vec::new();
+            write_deterministic_key(d, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(key(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(key(b"abc"), "900150983cd24fb0d6963f7d28e17f72");
     }
 
     #[test]

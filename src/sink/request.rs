@@ -51,6 +51,8 @@ pub enum Key<'a> {
     Random(f64),
     /// DETERMINISTIC: the lowercase hex MD5 of these bytes.
     Md5Of(&'a [u8]),
+    /// A record's own key (never needs escaping: digits, `.`, `E`, `-` or hex).
+    Record(crate::record::PartitionKey),
 }
 
 /// `{"Data":"` + `","PartitionKey":"` + `"}` + the comma between entries.
@@ -109,6 +111,7 @@ impl<'b, 's> PutRecordsBody<'b, 's> {
             Key::Text(k) => write_json_text(self.out, k),
             Key::Random(v) => write_random_key(v, self.out),
             Key::Md5Of(d) => write_deterministic_key(d, self.out),
+            Key::Record(k) => k.write_to(self.out),
         }
         self.out.extend_from_slice(br#""}"#);
         self.entries += 1;
