@@ -107,11 +107,25 @@ impl Record {
 pub trait AckSink: Send + Sync {
     /// The record covering this range was stored, or deliberately not sent.
     fn ack(&self, token: AckToken);
+
+    /// The records of one request were stored: one call per request rather than per record.
+    fn ack_many(&self, tokens: &[AckToken]) {
+        for t in tokens {
+            self.ack(*t);
+        }
+    }
 }
 
 impl AckSink for crate::checkpoint::Checkpoints {
     fn ack(&self, token: AckToken) {
         crate::checkpoint::Checkpoints::ack(self, token.fid, token.start, token.end)
+    }
+
+    fn ack_many(&self, tokens: &[AckToken]) {
+        crate::checkpoint::Checkpoints::ack_many(
+            self,
+            tokens.iter().map(|t| (t.fid, t.start, t.end)),
+        )
     }
 }
 

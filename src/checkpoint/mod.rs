@@ -166,21 +166,31 @@ impl Checkpoints {
 
     /// Marks `[start, end)` of a tracked file as acknowledged (or deliberately skipped).
     pub fn ack(&self, fid: TrackedFileId, start: u64, end: u64) {
+        self.ack_many([(fid, start, end)]);
+    }
+
+    /// Marks many ranges acknowledged under one lock and one wake-up (the records of one
+    /// request), as `(tracked file, start, end)`.
+    pub fn ack_many(&self, acks: impl IntoIterator<Item = (TrackedFileId, u64, u64)>) {
         let mut s = self.lock();
-        let Some(t) = s.files.get_mut(&fid) else {
-            return;
-        };
-        if t.watermark.ack(start, end) {
-            let done = t.forget_at.is_some_and(|at| t.watermark.committed() >= at);
-            if done {
-                s.files.remove(&fid);
+        let mut moved = false;
+        for (fid, start, end) in acks {
+            let Some(t) = s.files.get_mut(&fid) else {
+                continue;
+            };
+            if t.watermark.ack(start, end) {
+                if t.forget_at.is_some_and(|at| t.watermark.committed() >= at) {
+                    s.files.remove(&fid);
+                }
+                moved = true;
             }
+        }
+        if moved {
             s.dirty = true;
             drop(s);
             self.wake.notify_one();
         }
     }
-
     /// Stops tracking a file right away (it was truncated and is tracked anew, under another handle).
     pub fn retire(&self, fid: TrackedFileId) {
         let mut s = self.lock();
@@ -349,6 +359,25 @@ mod tests {
         cp.persist(true).unwrap();
         let again = Checkpoints::open(&path, 7).unwrap();
         assert!(again.previous("f", 1, 9).is_none());
+    }
+
+    #[test]
+    fn one_request_of_acks_moves_every_file_it_covers() {
+        let dir = tempfile::tempdir().unwrap();
+        let cp = Checkpoints::open(&dir.path().join("cp"), 7).unwrap();
+        let a = cp.track("f", ident(1), Path::new("/x/a.log"), 0);
+        let b = cp.track("f", ident(2), Path::new("/x/b.log"), 0);
+        cp.forget_when_done(b, 5);
+        // Out of order within the request, a gap left in `a`, and a handle that is not tracked.
+        cp.ack_many([(a, 20, 30), (a, 0, 10), (b, 0, 5), (999, 0, 1)]);
+        assert_eq!(cp.committed(a), Some(10));
+        assert_eq!(
+            cp.committed(b),
+            None,
+            "b was gone and is now fully acknowledged"
+        );
+        cp.ack_many([(a, 10, 20)]);
+        assert_eq!(cp.committed(a), Some(30));
     }
 
     #[test]

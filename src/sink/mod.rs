@@ -301,11 +301,12 @@ impl<D: Destination> Sink<D> {
                 let mut failed = 0usize;
                 let mut codes: std::collections::BTreeMap<String, usize> = Default::default();
                 let mut bytes = 0u64;
+                state.stored.clear();
                 for (rec, res) in f.records.into_iter().zip(results) {
                     match res {
                         None => {
                             bytes += rec.data.len() as u64;
-                            self.acks.ack(rec.ack);
+                            state.stored.push(rec.ack);
                         }
                         Some(code) => {
                             failed += 1;
@@ -314,6 +315,7 @@ impl<D: Destination> Sink<D> {
                         }
                     }
                 }
+                self.acks.ack_many(&state.stored);
                 FlowCounters::add(&self.counters.records_sent, (total - failed) as u64);
                 FlowCounters::add(&self.counters.bytes_sent, bytes);
                 if failed == 0 {
@@ -372,6 +374,8 @@ struct SendLoop {
     /// Set once shutdown began: unsent records are abandoned at this instant.
     deadline: Option<Instant>,
     logs: SendLogs,
+    /// The acks of one reply, handed over at once (reused between replies).
+    stored: Vec<crate::record::AckToken>,
 }
 
 impl SendLoop {
@@ -386,6 +390,7 @@ impl SendLoop {
             input_open: true,
             deadline: None,
             logs: SendLogs::new(),
+            stored: Vec::new(),
         }
     }
 
