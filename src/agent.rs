@@ -4,7 +4,7 @@ use crate::checkpoint::Checkpoints;
 use crate::config::{AgentConfig, Destination};
 use crate::metrics::{peak_rss_bytes, status, FlowCounters};
 use crate::pipeline::{start_flow, FlowHandle};
-use crate::sink::aws::{firehose_region, AwsSettings};
+use crate::sink::aws::{firehose_region, load_config, AwsConfig, AwsSettings, DataPlane};
 use crate::sink::firehose::DeliveryStream;
 use crate::sink::kinesis::KinesisStream;
 use crate::sink::{InFlight, SharedBudget, FLOW_IN_FLIGHT_BYTES};
@@ -121,8 +121,9 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
     }
     // A client is built only for the kinds of flow present: a Firehose-only configuration needs no
     // Kinesis region, and the reverse.
-    let mut kinesis: Option<crate::sink::aws::AwsConfig> = None;
-    let mut firehose: Option<crate::sink::aws::AwsConfig> = None;
+    // One DataPlane per service, so that every flow to it shares one credentials cache entry.
+    let mut kinesis: Option<(AwsConfig, DataPlane)> = None;
+    let mut firehose: Option<(AwsConfig, DataPlane)> = None;
     let threads = config.max_sending_threads as usize;
     let shared_budget = SharedBudget::new(config.flows.len(), threads);
     let (drain_tx, drain_rx) = watch::channel(None);
@@ -163,15 +164,16 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         let in_flight = InFlight::new(threads, FLOW_IN_FLIGHT_BYTES, &shared_budget);
         let handle = match &flow.destination {
             Destination::KinesisStream(stream) => {
-                let sdk = match kinesis.clone() {
+                let (sdk, plane) = match kinesis.clone() {
                     Some(c) => c,
                     None => {
-                        let c = crate::sink::aws::load_config(&kinesis_settings(&config)).await?;
-                        kinesis = Some(c.clone());
-                        c
+                        let c = load_config(&kinesis_settings(&config)).await?;
+                        let plane = DataPlane::new(&c)?;
+                        kinesis = Some((c.clone(), plane.clone()));
+                        (c, plane)
                     }
                 };
-                let dest = Arc::new(KinesisStream::new(&sdk, stream).await?);
+                let dest = Arc::new(KinesisStream::new(&sdk, &plane, stream).await?);
                 start_flow(
                     flow,
                     checkpoints.clone(),
@@ -181,15 +183,16 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
                 )?
             }
             Destination::DeliveryStream(name) => {
-                let cfg = match firehose.clone() {
+                let (cfg, plane) = match firehose.clone() {
                     Some(c) => c,
                     None => {
-                        let c = crate::sink::aws::load_config(&firehose_settings(&config)).await?;
-                        firehose = Some(c.clone());
-                        c
+                        let c = load_config(&firehose_settings(&config)).await?;
+                        let plane = DataPlane::new(&c)?;
+                        firehose = Some((c.clone(), plane.clone()));
+                        (c, plane)
                     }
                 };
-                let dest = Arc::new(DeliveryStream::new(&cfg, name).await?);
+                let dest = Arc::new(DeliveryStream::new(&cfg, &plane, name).await?);
                 start_flow(
                     flow,
                     checkpoints.clone(),

@@ -24,12 +24,15 @@ impl DeliveryStream {
     /// A destination writing to the delivery stream `name`, with the credentials, region,
     /// endpoint, HTTP client, timeouts and user agent of `config`: the same signed, hand-built
     /// request path as Kinesis streams, with the PutRecordBatch body.
-    pub async fn new(config: &AwsConfig, name: &str) -> Result<DeliveryStream, AwsError> {
-        let plane = DataPlane::new(config)?;
-        let url = endpoint(config.sdk(), &plane).await?;
+    pub async fn new(
+        config: &AwsConfig,
+        plane: &DataPlane,
+        name: &str,
+    ) -> Result<DeliveryStream, AwsError> {
+        let url = endpoint(config.sdk(), plane).await?;
         tracing::debug!("DeliveryStream:{name}: PutRecordBatch to {url}");
         Ok(DeliveryStream {
-            sender: Sender::new(&plane, Api::PutRecordBatch, &url)?,
+            sender: Sender::new(plane, Api::PutRecordBatch, &url)?,
             name: name.to_owned(),
         })
     }

@@ -20,12 +20,15 @@ pub struct KinesisStream {
 impl KinesisStream {
     /// A destination writing to `stream`, with the credentials, region, endpoint, HTTP client,
     /// timeouts and user agent of `config`.
-    pub async fn new(config: &AwsConfig, stream: &str) -> Result<KinesisStream, AwsError> {
-        let plane = DataPlane::new(config)?;
-        let url = endpoint(config.sdk(), &plane).await?;
+    pub async fn new(
+        config: &AwsConfig,
+        plane: &DataPlane,
+        stream: &str,
+    ) -> Result<KinesisStream, AwsError> {
+        let url = endpoint(config.sdk(), plane).await?;
         tracing::debug!("KinesisStream:{stream}: PutRecords to {url}");
         Ok(KinesisStream {
-            sender: Sender::new(&plane, Api::PutRecords, &url)?,
+            sender: Sender::new(plane, Api::PutRecords, &url)?,
             stream: stream.to_owned(),
         })
     }

@@ -293,7 +293,11 @@ async fn expiring_credentials_are_refreshed_once_and_the_next_requests_use_the_n
                 .build(),
         )
         .build();
-    let dest = KinesisStream::new(&sdk.into(), "refresh").await.unwrap();
+    let config = sdk.into();
+    let plane = kinetail::sink::aws::DataPlane::new(&config).unwrap();
+    let dest = KinesisStream::new(&config, &plane, "refresh")
+        .await
+        .unwrap();
     let mut sent = 0u64;
     let started = std::time::Instant::now();
     while started.elapsed() < Duration::from_secs(7) {
