@@ -26,6 +26,16 @@ const QUEUE_CHUNKS: usize = 4;
 pub const CONVERTER_READY_WAIT: Duration = Duration::from_secs(5);
 /// Records handed to the sink at once at most.
 const CHUNK_RECORDS: usize = 500;
+/// A chunk is handed over once its arena holds this many bytes (so the queue between the tail
+/// thread and the sink stays bounded in bytes too).
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// A record of the chunk being filled: where its bytes are in the arena.
+struct Pending {
+    range: std::ops::Range<usize>,
+    partition_key: PartitionKey,
+    ack: AckToken,
+}
 
 /// Errors starting a flow.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +77,10 @@ struct Producer {
     partition_keys: Option<PartitionKeyOption>,
     max_record_size: usize,
     terminator: Vec<u8>,
-    pending: Vec<Record>,
+    /// The bytes of the chunk's records, one after the other: one allocation per chunk, not
+    /// per record; the records sent are slices of it.
+    arena: Vec<u8>,
+    pending: Vec<Pending>,
     tx: mpsc::Sender<Vec<Record>>,
     acks: Arc<Checkpoints>,
     counters: Arc<FlowCounters>,
@@ -93,11 +106,12 @@ impl Producer {
 impl TailOutput for Producer {
     fn record(&mut self, fid: TrackedFileId, start: u64, end: u64, data: &[u8]) {
         let ack = AckToken { fid, start, end };
-        let mut bytes = match self.chain.process(data, &mut self.converted) {
-            Outcome::Unchanged => data.to_vec(),
+        let from = self.arena.len();
+        match self.chain.process(data, &mut self.converted) {
+            Outcome::Unchanged => self.arena.extend_from_slice(data),
             Outcome::Converted => {
                 FlowCounters::add(&self.counters.records_processed, 1);
-                self.converted.clone()
+                self.arena.extend_from_slice(&self.converted);
             }
             Outcome::Skipped(_) => {
                 FlowCounters::add(&self.counters.records_skipped, 1);
@@ -109,18 +123,19 @@ impl TailOutput for Producer {
                 self.warn_rate_limited(|| {
                     format!("cannot process input data: {reason}, falling back to raw data")
                 });
-                data.to_vec()
+                self.arena.extend_from_slice(data);
             }
-        };
+        }
         let partition_key = match self.partition_keys {
-            Some(PartitionKeyOption::Deterministic) => PartitionKey::md5_of(&bytes),
+            Some(PartitionKeyOption::Deterministic) => PartitionKey::md5_of(&self.arena[from..]),
             Some(PartitionKeyOption::Random) => {
                 PartitionKey::random(random_value(), &mut self.key_scratch)
             }
             None => PartitionKey::None,
         };
         if truncate_to_fit(
-            &mut bytes,
+            &mut self.arena,
+            from,
             partition_key.len(),
             self.max_record_size,
             &self.terminator,
@@ -131,12 +146,12 @@ impl TailOutput for Producer {
                 format!("a record at offset {start} was longer than {max} bytes and was truncated")
             });
         }
-        self.pending.push(Record {
-            data: bytes,
+        self.pending.push(Pending {
+            range: from..self.arena.len(),
             partition_key,
             ack,
         });
-        if self.pending.len() >= CHUNK_RECORDS {
+        if self.pending.len() >= CHUNK_RECORDS || self.arena.len() >= CHUNK_BYTES {
             self.flush();
         }
     }
@@ -149,7 +164,21 @@ impl TailOutput for Producer {
         if self.pending.is_empty() {
             return !self.tx.is_closed();
         }
-        let chunk = std::mem::take(&mut self.pending);
+        let used = self.arena.len();
+        let arena = bytes::Bytes::from(std::mem::replace(
+            &mut self.arena,
+            // Sized like this chunk's, which the next one most likely resembles.
+            Vec::with_capacity(used.min(CHUNK_BYTES + CHUNK_BYTES / 4)),
+        ));
+        let chunk = self
+            .pending
+            .drain(..)
+            .map(|p| Record {
+                data: arena.slice(p.range),
+                partition_key: p.partition_key,
+                ack: p.ack,
+            })
+            .collect();
         self.tx.blocking_send(chunk).is_ok()
     }
 }
@@ -284,7 +313,8 @@ pub fn start_flow<D: crate::sink::Destination>(
         partition_keys: (!flow.is_firehose()).then_some(flow.partition_key_option),
         max_record_size: flow.max_record_size_bytes as usize,
         terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
-        pending: Vec::new(),
+        arena: Vec::new(),
+        pending: Vec::with_capacity(CHUNK_RECORDS),
         tx,
         acks: checkpoints.clone(),
         counters: counters.clone(),

@@ -13,17 +13,20 @@ pub struct AckToken {
     pub end: u64,
 }
 
-/// A record's Kinesis partition key, kept inline: its text is written into the request body only
-/// when the request is built, so a record costs no `String` for its key.
+/// The longest text of a Java `double` (`-1.2345678901234567E-308`).
+pub const RANDOM_KEY_MAX: usize = 24;
+
+/// A record's Kinesis partition key, kept inline, so a record costs no `String` for its key.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PartitionKey {
     /// Firehose records have none.
     None,
-    /// RANDOM: Java's `String.valueOf(value)`, which is `len` bytes long.
+    /// RANDOM: Java's `String.valueOf(value)` for a value in [0, 1e6), as
+    /// `ThreadLocalRandom.nextDouble(1000000)`; formatted once, when the record is made.
     Random {
-        /// A value in [0, 1e6), as `ThreadLocalRandom.nextDouble(1000000)`.
-        value: f64,
-        /// Length of its text, for the service's size limits.
+        /// The text, in its first `len` bytes.
+        text: [u8; RANDOM_KEY_MAX],
+        /// Length of the text.
         len: u8,
     },
     /// DETERMINISTIC: the lowercase hex (32 bytes) of this MD5 digest of the record.
@@ -31,13 +34,16 @@ pub enum PartitionKey {
 }
 
 impl PartitionKey {
-    /// A RANDOM key for `value`; `scratch` is a reusable buffer to measure its text in.
+    /// A RANDOM key for `value`; `scratch` is a reusable buffer to format it in.
     pub fn random(value: f64, scratch: &mut Vec<u8>) -> PartitionKey {
         scratch.clear();
         crate::java::double::write_java_double(value, scratch);
+        let len = scratch.len().min(RANDOM_KEY_MAX);
+        let mut text = [0u8; RANDOM_KEY_MAX];
+        text[..len].copy_from_slice(&scratch[..len]);
         PartitionKey::Random {
-            value,
-            len: scratch.len().min(usize::from(u8::MAX)) as u8,
+            text,
+            len: len as u8,
         }
     }
 
@@ -65,9 +71,7 @@ impl PartitionKey {
     pub fn write_to(&self, out: &mut Vec<u8>) {
         match self {
             PartitionKey::None => {}
-            PartitionKey::Random { value, .. } => {
-                crate::java::double::write_java_double(*value, out)
-            }
+            PartitionKey::Random { text, len } => out.extend_from_slice(&text[..usize::from(*len)]),
             PartitionKey::Md5(digest) => {
                 let mut hex = [0u8; 32];
                 // 16 digest bytes always fit 32 hex digits.
@@ -88,8 +92,9 @@ impl PartitionKey {
 /// One record ready to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    /// The processed bytes, as the destination will store them.
-    pub data: Vec<u8>,
+    /// The processed bytes, as the destination will store them: a slice of the arena its chunk
+    /// of records was written into (no allocation per record).
+    pub data: bytes::Bytes,
     /// The Kinesis partition key (none for Firehose).
     pub partition_key: PartitionKey,
     /// Provenance, for the checkpoint.
@@ -97,6 +102,12 @@ pub struct Record {
 }
 
 impl Record {
+    /// Moves the data out of its chunk's arena into a buffer of its own, so that a record kept
+    /// for a retry does not keep the rest of its chunk in memory.
+    pub fn detach(&mut self) {
+        self.data = bytes::Bytes::copy_from_slice(&self.data);
+    }
+
     /// Size as the service counts it against request limits: data plus partition key.
     pub fn size(&self) -> usize {
         self.data.len() + self.partition_key.len()
@@ -129,22 +140,24 @@ impl AckSink for crate::checkpoint::Checkpoints {
     }
 }
 
-/// Cuts `data` so that data + `key_len` fits `max_size`, ending it with `terminator`, as the Java
-/// agent does; returns true when it cut.
+/// Cuts the record `buf[from..]` (the last one written into an arena) so that it and `key_len`
+/// fit `max_size`, ending it with `terminator`, as the Java agent does; returns true when it cut.
 pub fn truncate_to_fit(
-    data: &mut Vec<u8>,
+    buf: &mut Vec<u8>,
+    from: usize,
     key_len: usize,
     max_size: usize,
     terminator: &[u8],
 ) -> bool {
-    if data.len() + key_len <= max_size {
+    let len = buf.len() - from;
+    if len + key_len <= max_size {
         return false;
     }
     let keep = max_size.saturating_sub(key_len);
-    data.truncate(keep);
-    let t = terminator.len().min(data.len());
-    let at = data.len() - t;
-    data[at..].copy_from_slice(&terminator[..t]);
+    buf.truncate(from + keep);
+    let t = terminator.len().min(keep);
+    let at = buf.len() - t;
+    buf[at..].copy_from_slice(&terminator[..t]);
     true
 }
 
@@ -172,12 +185,19 @@ mod tests {
     #[test]
     fn truncation_keeps_size_and_ends_with_terminator() {
         let mut d = b"0123456789".to_vec();
-        assert!(!truncate_to_fit(&mut d, 2, 12, b"\n"));
+        assert!(!truncate_to_fit(&mut d, 0, 2, 12, b"\n"));
         assert_eq!(d.len(), 10);
-        assert!(truncate_to_fit(&mut d, 2, 8, b"\n"));
+        assert!(truncate_to_fit(&mut d, 0, 2, 8, b"\n"));
         assert_eq!(d, b"01234\n");
         let mut d = b"0123456789".to_vec();
-        assert!(truncate_to_fit(&mut d, 0, 6, b"...\n"));
+        assert!(truncate_to_fit(&mut d, 0, 0, 6, b"...\n"));
         assert_eq!(d, b"01...\n");
+        // Only the last record of an arena is cut; the ones before it stay as they were.
+        let mut arena = b"earlier record\n0123456789".to_vec();
+        assert!(truncate_to_fit(&mut arena, 15, 2, 8, b"\n"));
+        assert_eq!(arena, b"earlier record\n01234\n");
+        let mut arena = b"ab0123".to_vec();
+        assert!(truncate_to_fit(&mut arena, 2, 0, 2, b"...\n"));
+        assert_eq!(arena, b"ab..");
     }
 }

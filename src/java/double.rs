@@ -16,6 +16,19 @@ pub fn java_double(d: f64) -> String {
 /// out as Java does: plain `123.45` / `0.001` / `1.0` when `1e-3 <= |d| < 1e7`, otherwise
 /// `1.2345E-7` / `1.0E10`. JDK 18 and older occasionally print one more digit (JDK-4511638).
 pub fn write_java_double(d: f64, out: &mut Vec<u8>) {
+    // Where Java prints plain decimals, `ryu` prints the same shortest digits the same way
+    // (`483920.1837461032`, `0.001`, `500000.0`), at a fraction of the cost of `{:e}`: every
+    // random partition key goes through here.
+    if (1e-3..1e7).contains(&d.abs()) {
+        let mut buf = ryu::Buffer::new();
+        out.extend_from_slice(buf.format_finite(d).as_bytes());
+        return;
+    }
+    write_general(d, out);
+}
+
+/// [`write_java_double`] for every value, through `{:e}`.
+fn write_general(d: f64, out: &mut Vec<u8>) {
     use std::fmt::Write as _;
     if d.is_nan() {
         out.extend_from_slice(b"NaN");
@@ -170,6 +183,27 @@ mod tests {
         }
         // JDK 19+ prints the shortest form; JDK 17 prints 9.999999999999999E22 here.
         assert_eq!(java_double(1e23), "1.0E23");
+    }
+
+    proptest::proptest! {
+        /// The `ryu` fast path prints what the general path prints, over the whole plain range.
+        #[test]
+        fn fast_path_agrees_with_the_general_one(
+            bits in 0x3F50_624D_D2F1_A9FCu64..0x4163_12D0_0000_0000u64,
+            negative: bool,
+            key in 0.0f64..1_000_000.0,
+        ) {
+            for d in [f64::from_bits(bits), key] {
+                let d = if negative { -d } else { d };
+                let (mut fast, mut general) = (Vec::new(), Vec::new());
+                write_java_double(d, &mut fast);
+                write_general(d, &mut general);
+                proptest::prop_assert_eq!(
+                    String::from_utf8_lossy(&fast),
+                    String::from_utf8_lossy(&general)
+                );
+            }
+        }
     }
 
     /// The shapes of the random partition keys (`nextDouble(1e6)`), small values included.

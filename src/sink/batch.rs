@@ -101,7 +101,7 @@ mod tests {
 
     fn rec(n: usize) -> Record {
         Record {
-            data: vec![b'x'; n],
+            data: vec![b'x'; n].into(),
             partition_key: crate::record::PartitionKey::None,
             ack: AckToken {
                 fid: 1,

@@ -311,6 +311,9 @@ impl<D: Destination> Sink<D> {
                         Some(code) => {
                             failed += 1;
                             *codes.entry(code).or_default() += 1;
+                            let mut rec = rec;
+                            // The others of its chunk were stored: let their arena go.
+                            rec.detach();
                             state.retry.push_back(rec);
                         }
                     }
@@ -474,7 +477,7 @@ mod tests {
             let results: EntryResults = records
                 .iter()
                 .map(|r| {
-                    rej.remove(&r.data)
+                    rej.remove(&r.data[..])
                         .then(|| "ProvisionedThroughputExceededException".to_string())
                 })
                 .collect();
@@ -498,7 +501,7 @@ mod tests {
 
     fn rec(i: u64) -> Record {
         Record {
-            data: format!("r{i}").into_bytes(),
+            data: format!("r{i}").into_bytes().into(),
             partition_key: crate::record::PartitionKey::md5_of(b"k"),
             ack: AckToken {
                 fid: 1,
@@ -627,7 +630,7 @@ mod tests {
         let (_dtx, drx) = watch::channel(None);
         let stuck_task = tokio::spawn(stuck.run(stuck_rx, drx.clone()));
         let big = |i: u64| Record {
-            data: vec![b'x'; 300 * 1024],
+            data: vec![b'x'; 300 * 1024].into(),
             ..rec(i)
         };
         let stuck_feeder = tokio::spawn(async move {

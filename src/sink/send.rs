@@ -226,14 +226,15 @@ impl BufferPool {
 
     /// Keeps the buffer behind `body` when nothing else holds it any more.
     fn give(&self, body: Bytes) {
-        let Ok(buf) = body.try_into_mut() else {
+        let Ok(mut buf) = body.try_into_mut() else {
             return;
         };
-        let mut buf = Vec::from(buf);
+        // Emptied first: turning a non-empty shared buffer into a `Vec` moves its contents.
+        buf.clear();
+        let buf = Vec::from(buf);
         if buf.capacity() > POOL_MAX_CAPACITY {
             return;
         }
-        buf.clear();
         if let Ok(mut free) = self.free.lock() {
             if free.len() < POOL_KEEP {
                 free.push(buf);

@@ -303,7 +303,7 @@ async fn expiring_credentials_are_refreshed_once_and_the_next_requests_use_the_n
     while started.elapsed() < Duration::from_secs(7) {
         let records: Vec<Record> = (0..3)
             .map(|i| Record {
-                data: format!("refresh {}\n", sent + i).into_bytes(),
+                data: format!("refresh {}\n", sent + i).into_bytes().into(),
                 partition_key: kinetail::record::PartitionKey::md5_of(format!("k{i}").as_bytes()),
                 ack: AckToken {
                     fid: 1,

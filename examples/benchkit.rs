@@ -1,0 +1,372 @@
+//! The tools `scripts/bench` runs around the agent, one binary with three commands:
+//!
+//! - `gen OUT BYTES SEED`: writes taxi-shaped CSV (a header and rows like the NYC yellow-taxi
+//!   files, ~100 bytes each) from a fixed seed, so every run ships the same bytes;
+//! - `floor FILE`: the compute floor, the work no shipper can avoid: read the file, cut it into
+//!   lines, base64 them into PutRecords bodies of 500 records (or 5 MiB); prints its CPU time;
+//! - `blackhole --cert PEM --key PEM --port-file F --expect N`: a local HTTPS endpoint that
+//!   answers PutRecords (and PutRecordBatch) as Kinesis (Firehose) does, counting records and
+//!   bytes, and prints its counts as one JSON line and exits once `N` records arrived.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use kinetail::sink::request::{Key, PutRecordsBody};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("gen") if args.len() == 4 => gen(&args[1], &args[2], &args[3]),
+        Some("floor") if args.len() == 2 => floor(&args[1]),
+        Some("blackhole") => blackhole(&args[1..]),
+        _ => Err("usage: benchkit gen OUT BYTES SEED | floor FILE | \
+             blackhole --cert PEM --key PEM --port-file FILE --expect RECORDS"
+            .into()),
+    };
+    if let Err(e) = result {
+        eprintln!("benchkit: {e}");
+        std::process::exit(2);
+    }
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// SplitMix64: a fixed, tiny generator, so the data does not change with a crate's version.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+const HEADER: &str = "VendorID,tpep_pickup_datetime,tpep_dropoff_datetime,passenger_count,\
+trip_distance,RatecodeID,store_and_fwd_flag,PULocationID,DOLocationID,payment_type,fare_amount,\
+extra,mta_tax,tip_amount,tolls_amount,improvement_surcharge,total_amount\n";
+
+fn gen(out: &str, bytes: &str, seed: &str) -> Result<(), Error> {
+    let target: u64 = bytes.parse()?;
+    let mut rng = Rng(seed.parse()?);
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
+    w.write_all(HEADER.as_bytes())?;
+    let mut written = HEADER.len() as u64;
+    let mut line = String::with_capacity(160);
+    while written < target {
+        line.clear();
+        taxi_row(&mut rng, &mut line);
+        w.write_all(line.as_bytes())?;
+        written += line.len() as u64;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// One row shaped like the 2018 yellow-taxi files (same columns, value ranges and formats).
+fn taxi_row(rng: &mut Rng, line: &mut String) {
+    use std::fmt::Write;
+    let day = rng.range(1, 31);
+    let (h, m, s) = (rng.range(0, 23), rng.range(0, 59), rng.range(0, 59));
+    let secs = h * 3600 + m * 60 + s + rng.range(120, 3000);
+    let (h2, m2, s2) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    let distance = rng.range(10, 2500) as f64 / 100.0;
+    let fare = 2.5 + (distance * 2.5 * 2.0).round() / 2.0;
+    let tip = rng.range(0, 1000) as f64 / 100.0;
+    let tolls = if rng.range(0, 9) == 0 { 5.76 } else { 0.0 };
+    let extra = [0.0, 0.5, 1.0][rng.range(0, 2) as usize];
+    let total = fare + extra + 0.5 + tip + tolls + 0.3;
+    let _ = writeln!(
+        line,
+        "{},2018-01-{day:02} {h:02}:{m:02}:{s:02},2018-01-{day:02} {h2:02}:{m2:02}:{s2:02},{},{distance},1,N,{},{},{},{fare:.1},{extra:.1},0.5,{tip},{tolls:.1},0.3,{total:.2}",
+        rng.range(1, 2),
+        rng.range(1, 6),
+        rng.range(1, 265),
+        rng.range(1, 265),
+        rng.range(1, 4),
+    );
+}
+
+/// What a CPU second count of this process is, from the kernel's accounting.
+fn cpu_seconds() -> Result<f64, Error> {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)?;
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    Ok(secs(usage.user_time()) + secs(usage.system_time()))
+}
+
+fn floor(path: &str) -> Result<(), Error> {
+    const MAX_RECORDS: usize = 500;
+    const MAX_BYTES: usize = 5 << 20;
+    // As long as the text of a typical RANDOM key.
+    const KEY: &str = "483920.1837461032";
+    let start = cpu_seconds()?;
+    let wall = Instant::now();
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut body = Vec::new();
+    let mut request = PutRecordsBody::new(&mut body, "bench");
+    let (mut records, mut requests, mut request_bytes, mut input) = (0u64, 0u64, 0usize, 0u64);
+    let mut body_bytes = 0u64;
+    let mut in_request = 0usize;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        input += n as u64;
+        let mut rest = &buf[..n];
+        while let Some(i) = memchr::memchr(b'\n', rest) {
+            let line: &[u8] = if carry.is_empty() {
+                &rest[..=i]
+            } else {
+                carry.extend_from_slice(&rest[..=i]);
+                &carry
+            };
+            if in_request == MAX_RECORDS || request_bytes + line.len() + KEY.len() > MAX_BYTES {
+                request.finish();
+                body_bytes += body.len() as u64;
+                requests += 1;
+                request = PutRecordsBody::new(&mut body, "bench");
+                in_request = 0;
+                request_bytes = 0;
+            }
+            request.push(line, Key::Text(KEY));
+            request_bytes += line.len() + KEY.len();
+            in_request += 1;
+            records += 1;
+            carry.clear();
+            rest = &rest[i + 1..];
+        }
+        carry.extend_from_slice(rest);
+    }
+    if in_request > 0 {
+        request.finish();
+        body_bytes += body.len() as u64;
+        requests += 1;
+    }
+    let cpu = cpu_seconds()? - start;
+    println!(
+        "{{\"input_bytes\":{input},\"records\":{records},\"requests\":{requests},\"body_bytes\":{body_bytes},\"cpu_seconds\":{cpu:.3},\"wall_seconds\":{:.3}}}",
+        wall.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// What arrived at the blackhole.
+#[derive(Default)]
+struct Counts {
+    records: AtomicU64,
+    /// Bytes of record data (decoded size of the base64 text).
+    bytes: AtomicU64,
+    requests: AtomicU64,
+    /// When the last request was answered, in microseconds since the Unix epoch.
+    last_at: AtomicU64,
+}
+
+fn blackhole(args: &[String]) -> Result<(), Error> {
+    let mut cert = None;
+    let mut key = None;
+    let mut port_file = None;
+    let mut expect: u64 = u64::MAX;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--cert" => cert = Some(value()?),
+            "--key" => key = Some(value()?),
+            "--port-file" => port_file = Some(value()?),
+            "--expect" => expect = value()?.parse()?,
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    let (cert, key, port_file) = match (cert, key, port_file) {
+        (Some(c), Some(k), Some(p)) => (c, k, p),
+        _ => return Err("blackhole needs --cert, --key and --port-file".into()),
+    };
+    let tls = tls_config(&cert, &key)?;
+    // Two workers: TLS and JSON of concurrent requests in parallel, as little CPU as that takes.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(tls, port_file, expect))
+}
+
+fn tls_config(cert: &str, key: &str) -> Result<Arc<rustls::ServerConfig>, Error> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(key)?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+async fn serve(
+    tls: Arc<rustls::ServerConfig>,
+    port_file: String,
+    expect: u64,
+) -> Result<(), Error> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    std::fs::write(&port_file, format!("{}\n", listener.local_addr()?.port()))?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let counts = Arc::new(Counts::default());
+    let started = Instant::now();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = done_rx.recv() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let counts = counts.clone();
+        let done_tx = done_tx.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let counts = counts.clone();
+                let done_tx = done_tx.clone();
+                async move {
+                    let reply = answer(req, &counts).await;
+                    if counts.records.load(Ordering::Relaxed) >= expect {
+                        let _ = done_tx.try_send(());
+                    }
+                    Ok::<_, std::convert::Infallible>(reply)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+    // Let the last reply reach the agent before the process goes away.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    println!(
+        "{{\"records\":{},\"bytes\":{},\"requests\":{},\"seconds\":{:.3},\"last_at\":{:.6}}}",
+        counts.records.load(Ordering::Relaxed),
+        counts.bytes.load(Ordering::Relaxed),
+        counts.requests.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+        counts.last_at.load(Ordering::Relaxed) as f64 / 1e6
+    );
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutRecords<'a> {
+    #[serde(borrow)]
+    records: Vec<Entry<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutRecordBatch<'a> {
+    #[serde(borrow)]
+    records: Vec<Entry<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Entry<'a> {
+    data: &'a str,
+}
+
+/// Bytes that a padded base64 text decodes to.
+fn decoded_len(b64: &str) -> u64 {
+    let pad = b64.bytes().rev().take_while(|&c| c == b'=').count();
+    (b64.len() / 4 * 3).saturating_sub(pad) as u64
+}
+
+async fn answer(req: Request<Incoming>, counts: &Counts) -> Response<Full<Bytes>> {
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return error(400, "SerializationException"),
+    };
+    let (entries, firehose) = match target.as_str() {
+        "Kinesis_20131202.PutRecords" => match serde_json::from_slice::<PutRecords>(&body) {
+            Ok(r) => (r.records, false),
+            Err(_) => return error(400, "SerializationException"),
+        },
+        "Firehose_20150804.PutRecordBatch" => {
+            match serde_json::from_slice::<PutRecordBatch>(&body) {
+                Ok(r) => (r.records, true),
+                Err(_) => return error(400, "SerializationException"),
+            }
+        }
+        _ => return error(400, "UnknownOperationException"),
+    };
+    let bytes: u64 = entries.iter().map(|e| decoded_len(e.data)).sum();
+    let n = entries.len();
+    counts.bytes.fetch_add(bytes, Ordering::Relaxed);
+    counts.requests.fetch_add(1, Ordering::Relaxed);
+    counts.records.fetch_add(n as u64, Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    counts.last_at.fetch_max(now, Ordering::Relaxed);
+    let mut out = Vec::with_capacity(64 + n * 64);
+    if firehose {
+        out.extend_from_slice(br#"{"Encrypted":false,"FailedPutCount":0,"RequestResponses":["#);
+        for i in 0..n {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(br#"{"RecordId":"blackhole"}"#);
+        }
+    } else {
+        out.extend_from_slice(br#"{"FailedRecordCount":0,"Records":["#);
+        for i in 0..n {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(
+                br#"{"SequenceNumber":"49590338271490256608559692538361571095921575989136588898","ShardId":"shardId-000000000000"}"#,
+            );
+        }
+    }
+    out.extend_from_slice(b"]}");
+    Response::builder()
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amzn-requestid", "blackhole")
+        .body(Full::new(Bytes::from(out)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+fn error(status: u16, code: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(format!(
+        "{{\"__type\":\"{code}\",\"message\":\"blackhole cannot answer this\"}}"
+    ))));
+    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::BAD_REQUEST);
+    r
+}
