@@ -266,39 +266,40 @@ async fn serve(
     // Let the last reply reach the agent before the process goes away.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     println!(
-        "{{\"records\":{},\"bytes\":{},\"requests\":{},\"seconds\":{:.3},\"last_at\":{:.6}}}",
+        "{{\"records\":{},\"bytes\":{},\"requests\":{},\"seconds\":{:.3},\"last_at\":{:.6},\"cpu_seconds\":{:.2}}}",
         counts.records.load(Ordering::Relaxed),
         counts.bytes.load(Ordering::Relaxed),
         counts.requests.load(Ordering::Relaxed),
         started.elapsed().as_secs_f64(),
-        counts.last_at.load(Ordering::Relaxed) as f64 / 1e6
+        counts.last_at.load(Ordering::Relaxed) as f64 / 1e6,
+        cpu_seconds().unwrap_or(0.0)
     );
     Ok(())
 }
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct PutRecords<'a> {
-    #[serde(borrow)]
-    records: Vec<Entry<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct PutRecordBatch<'a> {
-    #[serde(borrow)]
-    records: Vec<Entry<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Entry<'a> {
-    data: &'a str,
+/// The entries of a PutRecords / PutRecordBatch body: how many, and their data's decoded size.
+/// A scan for the `"Data":"` members rather than a full JSON parse, so that the endpoint costs
+/// little next to the agent; the body must still hold the array and end like a JSON object.
+fn count_entries(body: &[u8], array: &[u8]) -> Option<(usize, u64)> {
+    let open = memchr::memmem::find(body, array)? + array.len();
+    if !body.trim_ascii_end().ends_with(b"}") {
+        return None;
+    }
+    let finder = memchr::memmem::Finder::new(br#""Data":""#);
+    let (mut entries, mut bytes, mut at) = (0usize, 0u64, open);
+    while let Some(i) = finder.find(&body[at..]) {
+        let data = at + i + 8;
+        let len = memchr::memchr(b'"', &body[data..])?;
+        bytes += decoded_len(&body[data..data + len]);
+        entries += 1;
+        at = data + len + 1;
+    }
+    Some((entries, bytes))
 }
 
 /// Bytes that a padded base64 text decodes to.
-fn decoded_len(b64: &str) -> u64 {
-    let pad = b64.bytes().rev().take_while(|&c| c == b'=').count();
+fn decoded_len(b64: &[u8]) -> u64 {
+    let pad = b64.iter().rev().take_while(|&&c| c == b'=').count();
     (b64.len() / 4 * 3).saturating_sub(pad) as u64
 }
 
@@ -313,21 +314,14 @@ async fn answer(req: Request<Incoming>, counts: &Counts) -> Response<Full<Bytes>
         Ok(b) => b.to_bytes(),
         Err(_) => return error(400, "SerializationException"),
     };
-    let (entries, firehose) = match target.as_str() {
-        "Kinesis_20131202.PutRecords" => match serde_json::from_slice::<PutRecords>(&body) {
-            Ok(r) => (r.records, false),
-            Err(_) => return error(400, "SerializationException"),
-        },
-        "Firehose_20150804.PutRecordBatch" => {
-            match serde_json::from_slice::<PutRecordBatch>(&body) {
-                Ok(r) => (r.records, true),
-                Err(_) => return error(400, "SerializationException"),
-            }
-        }
+    let (array, firehose): (&[u8], bool) = match target.as_str() {
+        "Kinesis_20131202.PutRecords" => (br#""Records":["#, false),
+        "Firehose_20150804.PutRecordBatch" => (br#""Records":["#, true),
         _ => return error(400, "UnknownOperationException"),
     };
-    let bytes: u64 = entries.iter().map(|e| decoded_len(e.data)).sum();
-    let n = entries.len();
+    let Some((n, bytes)) = count_entries(&body, array) else {
+        return error(400, "SerializationException");
+    };
     counts.bytes.fetch_add(bytes, Ordering::Relaxed);
     counts.requests.fetch_add(1, Ordering::Relaxed);
     counts.records.fetch_add(n as u64, Ordering::Relaxed);

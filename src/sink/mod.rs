@@ -7,6 +7,7 @@ pub mod firehose;
 pub mod kinesis;
 pub mod partition;
 pub mod reply;
+pub mod reply_scan;
 pub mod request;
 pub mod retry;
 pub mod send;

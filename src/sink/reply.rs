@@ -84,29 +84,14 @@ struct PutRecordBatchEntry<'a> {
     stored_as: Option<IgnoredAny>,
 }
 
-/// Each entry's error code, and whether it names where the record was stored.
-type Entries<'a> = Vec<(Option<Cow<'a, str>>, bool)>;
+use super::reply_scan::{scan, Entries, Names};
 
-/// Reads a 2xx reply to a request of `expected` entries: per entry, None when stored and the
-/// error code when rejected.
-pub fn parse_success(
+/// The failed count and the entries of a 2xx reply, read by `serde_json`.
+fn read_with_serde(
     api: Api,
-    status: u16,
     body: &[u8],
-    expected: usize,
-) -> Result<EntryResults, BadReply> {
-    let bad = |problem: String| BadReply {
-        api: api.name(),
-        problem,
-        status,
-        len: body.len(),
-        excerpt: excerpt(body),
-    };
-    let (count_name, entries_name, id_name) = match api {
-        Api::PutRecords => ("FailedRecordCount", "Records", "SequenceNumber"),
-        Api::PutRecordBatch => ("FailedPutCount", "RequestResponses", "RecordId"),
-    };
-    let (failed, entries): (Option<u64>, Option<Entries<'_>>) = match api {
+) -> Result<(Option<u64>, Option<Entries<'_>>), serde_json::Error> {
+    match api {
         Api::PutRecords => serde_json::from_slice::<PutRecordsReply<'_>>(body).map(|r| {
             let entries = r.entries.map(|v| {
                 v.into_iter()
@@ -124,7 +109,50 @@ pub fn parse_success(
             (r.failed, entries)
         }),
     }
-    .map_err(|e| bad(format!("not the expected JSON document ({e})")))?;
+}
+
+/// The member names of `api`'s reply.
+fn names(api: Api) -> Names {
+    match api {
+        Api::PutRecords => Names {
+            count: "FailedRecordCount",
+            entries: "Records",
+            id: "SequenceNumber",
+        },
+        Api::PutRecordBatch => Names {
+            count: "FailedPutCount",
+            entries: "RequestResponses",
+            id: "RecordId",
+        },
+    }
+}
+
+/// Reads a 2xx reply to a request of `expected` entries: per entry, None when stored and the
+/// error code when rejected.
+pub fn parse_success(
+    api: Api,
+    status: u16,
+    body: &[u8],
+    expected: usize,
+) -> Result<EntryResults, BadReply> {
+    let bad = |problem: String| BadReply {
+        api: api.name(),
+        problem,
+        status,
+        len: body.len(),
+        excerpt: excerpt(body),
+    };
+    let Names {
+        count: count_name,
+        entries: entries_name,
+        id: id_name,
+    } = names(api);
+    // The usual reply is read by the cheap scanner; anything unusual, by serde_json.
+    let (failed, entries) = match scan(body, names(api)) {
+        Some(read) => read,
+        None => read_with_serde(api, body)
+            .map_err(|e| bad(format!("not the expected JSON document ({e})")))?,
+    };
     let failed = failed.ok_or_else(|| bad(format!("no {count_name}")))?;
     let entries = entries.ok_or_else(|| bad(format!("no {entries_name}")))?;
     if entries.len() != expected {
@@ -241,6 +269,139 @@ mod tests {
     use super::*;
 
     const OK_2: &str = r#"{"FailedRecordCount":0,"Records":[{"SequenceNumber":"4959","ShardId":"shardId-000000000000"},{"SequenceNumber":"4960","ShardId":"shardId-000000000001"}]}"#;
+
+    /// A JSON value of the kinds replies hold, rendered with the given spacing.
+    fn value_text(kind: u8, text: &str) -> String {
+        match kind % 7 {
+            0..=2 => format!("\"{text}\""),
+            3 => text.len().to_string(),
+            4 => "null".into(),
+            5 => ["true", "false", "0", "01", "-1", "1.5", "{}", "[]"][text.len() % 8].into(),
+            _ => format!("\"{text}\\n\""),
+        }
+    }
+
+    fn arb_reply() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let keys = prop::sample::select(vec![
+            "ErrorCode",
+            "ErrorMessage",
+            "SequenceNumber",
+            "ShardId",
+            "RecordId",
+        ]);
+        let member = (keys, any::<u8>(), "[ -~]{0,6}");
+        let entry = prop::collection::vec(member, 0..4);
+        let top = prop::sample::select(vec![
+            "FailedRecordCount",
+            "FailedPutCount",
+            "EncryptionType",
+            "Records",
+            "RequestResponses",
+        ]);
+        (
+            prop::collection::vec((top, any::<u8>(), "[ -~]{0,4}"), 0..4),
+            prop::collection::vec(entry, 0..5),
+            prop::sample::select(vec!["", " ", "\n  ", "\t"]),
+        )
+            .prop_map(|(tops, entries, ws)| {
+                let entries: Vec<String> = entries
+                    .iter()
+                    .map(|members| {
+                        let m: Vec<String> = members
+                            .iter()
+                            .map(|(k, kind, text)| {
+                                format!("\"{k}\":{ws}{}", value_text(*kind, text))
+                            })
+                            .collect();
+                        format!("{{{ws}{}{ws}}}", m.join(","))
+                    })
+                    .collect();
+                let array = format!("[{ws}{}{ws}]", entries.join(&format!(",{ws}")));
+                let members: Vec<String> = tops
+                    .iter()
+                    .map(|(k, kind, text)| {
+                        let v = match (*k, kind % 3) {
+                            ("Records" | "RequestResponses", 0 | 1) => array.clone(),
+                            ("FailedRecordCount" | "FailedPutCount", 0 | 1) => {
+                                (kind % 4).to_string()
+                            }
+                            _ => value_text(*kind, text),
+                        };
+                        format!("\"{k}\"{ws}:{v}")
+                    })
+                    .collect();
+                format!("{ws}{{{}}}{ws}", members.join(","))
+            })
+    }
+
+    proptest::proptest! {
+        /// Whatever the cheap scanner accepts, serde_json reads the same way; truncated and
+        /// corrupted replies included.
+        #[test]
+        fn the_scanner_reads_what_serde_reads(
+            reply in arb_reply(),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            flip in proptest::prelude::any::<(proptest::sample::Index, u8)>(),
+        ) {
+            let whole = reply.as_bytes().to_vec();
+            let truncated = whole[..cut.index(whole.len() + 1)].to_vec();
+            let mut flipped = whole.clone();
+            if !flipped.is_empty() {
+                let i = flip.0.index(flipped.len());
+                flipped[i] = flip.1;
+            }
+            for body in [whole, truncated, flipped] {
+                for api in [Api::PutRecords, Api::PutRecordBatch] {
+                    if let Some(fast) = scan(&body, names(api)) {
+                        let slow = read_with_serde(api, &body);
+                        proptest::prop_assert!(
+                            slow.as_ref().is_ok_and(|s| *s == fast),
+                            "{:?}: scanner {:?}, serde {:?}",
+                            String::from_utf8_lossy(&body),
+                            fast,
+                            slow.map_err(|e| e.to_string())
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn usual_replies_take_the_scanner() {
+        let partial = r#"{"FailedRecordCount":1,"EncryptionType":"NONE","Records":[
+            {"SequenceNumber":"1","ShardId":"s"},
+            {"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"Rate exceeded for shard s"}]}"#;
+        let firehose =
+            r#"{"Encrypted":false,"FailedPutCount":0,"RequestResponses":[{"RecordId":"a"}]}"#;
+        assert_eq!(
+            scan(OK_2.as_bytes(), names(Api::PutRecords)),
+            Some((Some(0), Some(vec![(None, true), (None, true)])))
+        );
+        assert_eq!(
+            scan(partial.as_bytes(), names(Api::PutRecords)),
+            Some((
+                Some(1),
+                Some(vec![
+                    (None, true),
+                    (Some("ProvisionedThroughputExceededException".into()), false)
+                ])
+            ))
+        );
+        assert_eq!(
+            scan(firehose.as_bytes(), names(Api::PutRecordBatch)),
+            Some((Some(0), Some(vec![(None, true)])))
+        );
+        // An escape is left to serde_json.
+        assert_eq!(
+            scan(
+                br#"{"FailedRecordCount":0,"X":"a\"b","Records":[]}"#,
+                names(Api::PutRecords)
+            ),
+            None
+        );
+    }
 
     #[test]
     fn stored_and_rejected_entries() {
