@@ -24,6 +24,9 @@ const READ_CHUNK: usize = 64 * 1024;
 const QUEUE_CHUNKS: usize = 4;
 /// How long a flow waits for its converters' outside data (instance metadata) before reading.
 pub const CONVERTER_READY_WAIT: Duration = Duration::from_secs(5);
+/// How long a new file that starts like a followed, untruncated file waits before it is taken
+/// as new: logrotate's copytruncate truncates right after copying.
+const COPY_WAIT: Duration = Duration::from_secs(5);
 /// Records handed to the sink at once at most.
 const CHUNK_RECORDS: usize = 500;
 /// A chunk is handed over once its arena holds this many bytes (so the queue between the tail
@@ -280,6 +283,7 @@ pub fn tail_settings(flow: &FlowConfig) -> Result<TailSettings, FlowError> {
             flow.max_time_between_file_tracker_refresh_millis.max(100),
         ),
         read_chunk: READ_CHUNK,
+        copy_wait: COPY_WAIT,
     })
 }
 

@@ -17,7 +17,7 @@ use crate::metrics::FlowCounters;
 use crate::record::{AckSink, Record};
 use batch::{Batch, Limits};
 use retry::Backoff;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -242,11 +242,25 @@ impl<D: Destination> Sink<D> {
                 .front()
                 .map_or(0, |b| b.iter().map(Record::size).sum());
             tokio::select! {
-                Some(done) = state.flights.join_next(), if !state.flights.is_empty() => {
+                Some(done) = state.flights.join_next_with_id(), if !state.flights.is_empty() => {
                     match done {
-                        Ok(f) => self.settle(f, &mut state),
-                        Err(e) if e.is_cancelled() => {}
-                        Err(e) => tracing::error!("{}: send task failed: {e}", self.settings.flow_id),
+                        Ok((id, result)) => {
+                            let records = state.in_flight.remove(&id).unwrap_or_default();
+                            self.settle(Flight { records, result }, &mut state);
+                        }
+                        Err(e) => {
+                            // Its records were not sent, as far as anyone knows: send them again.
+                            let records = state.in_flight.remove(&e.id()).unwrap_or_default();
+                            if !e.is_cancelled() {
+                                tracing::error!(
+                                    "{}: a send task failed ({e}); its {} records are sent again",
+                                    self.settings.flow_id,
+                                    records.len()
+                                );
+                                state.backoff.on_failure();
+                            }
+                            state.retry.extend(records);
+                        }
                     }
                     if let Some(d) = state.backoff.next_delay() {
                         state.send_after = Instant::now() + d;
@@ -285,11 +299,13 @@ impl<D: Destination> Sink<D> {
         FlowCounters::add(&self.counters.records_attempted, records.len() as u64);
         FlowCounters::add(&self.counters.put_calls, 1);
         let fut = self.dest.put(&records);
-        state.flights.spawn(async move {
+        // The records stay here, not in the task: if the task fails they are still at hand.
+        let task = state.flights.spawn(async move {
             let result = fut.await;
             drop(permit);
-            Flight { records, result }
+            result
         });
+        state.in_flight.insert(task.id(), records);
     }
 
     /// Handles a finished request: acks the stored entries, queues the rejected ones for retry.
@@ -370,7 +386,9 @@ struct SendLoop {
     batch: Batch,
     sealed: VecDeque<Vec<Record>>,
     retry: VecDeque<Record>,
-    flights: JoinSet<Flight>,
+    flights: JoinSet<Result<EntryResults, SendError>>,
+    /// The records of each request in flight, by its task.
+    in_flight: HashMap<tokio::task::Id, Vec<Record>>,
     backoff: Backoff,
     /// No request leaves before this (backoff after failures).
     send_after: Instant,
@@ -389,6 +407,7 @@ impl SendLoop {
             sealed: VecDeque::new(),
             retry: VecDeque::new(),
             flights: JoinSet::new(),
+            in_flight: HashMap::new(),
             backoff: Backoff::new(settings.retry_initial, settings.retry_max),
             send_after: Instant::now(),
             input_open: true,
@@ -460,6 +479,8 @@ mod tests {
         calls: Mutex<Vec<usize>>,
         fail_whole_first: usize,
         reject_once: Mutex<std::collections::HashSet<Vec<u8>>>,
+        /// The futures of the first this many calls panic (a bug in a send task).
+        panic_first: usize,
     }
 
     impl Destination for Scripted {
@@ -474,6 +495,7 @@ mod tests {
             calls.push(records.len());
             let n = calls.len();
             let whole_fail = n <= self.fail_whole_first;
+            let panics = n <= self.panic_first;
             let mut rej = self.reject_once.lock().unwrap();
             let results: EntryResults = records
                 .iter()
@@ -483,6 +505,9 @@ mod tests {
                 })
                 .collect();
             async move {
+                if panics {
+                    panic!("a send task failed");
+                }
                 if whole_fail {
                     Err(SendError::Transient("boom".into()))
                 } else {
@@ -558,6 +583,7 @@ mod tests {
             calls: Mutex::new(vec![]),
             fail_whole_first: 2,
             reject_once: Mutex::new(reject),
+            panic_first: 0,
         };
         let (dest, acks) = run_sink(dest, 100, 10).await;
         let mut starts: Vec<u64> = acks.iter().map(|a| a.start / 10).collect();
@@ -572,12 +598,29 @@ mod tests {
         );
     }
 
+    /// A send task that panics loses nothing: its records are sent again and acknowledged.
+    #[tokio::test]
+    async fn records_of_a_failed_send_task_are_retried() {
+        let dest = Scripted {
+            calls: Mutex::new(vec![]),
+            fail_whole_first: 0,
+            reject_once: Mutex::new(Default::default()),
+            panic_first: 2,
+        };
+        let (dest, acks) = run_sink(dest, 30, 10).await;
+        let mut starts: Vec<u64> = acks.iter().map(|a| a.start / 10).collect();
+        starts.sort();
+        assert_eq!(starts, (0..30).collect::<Vec<_>>());
+        assert!(dest.calls.lock().unwrap().len() >= 5);
+    }
+
     #[tokio::test]
     async fn a_partial_batch_is_sent_when_its_age_is_reached() {
         let dest = Scripted {
             calls: Mutex::new(vec![]),
             fail_whole_first: 0,
             reject_once: Mutex::new(Default::default()),
+            panic_first: 0,
         };
         let (dest, acks) = run_sink(dest, 3, 500).await;
         assert_eq!(acks.len(), 3);
@@ -647,6 +690,7 @@ mod tests {
             calls: Mutex::new(vec![]),
             fail_whole_first: 0,
             reject_once: Mutex::new(Default::default()),
+            panic_first: 0,
         });
         let acks = Arc::new(Acks::default());
         let sink = Sink::new(

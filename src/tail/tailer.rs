@@ -7,7 +7,7 @@ use super::records::RecordReader;
 use super::splitter::{Span, SplitSettings};
 use crate::checkpoint::{Checkpoints, FileIdentity, TrackedFileId};
 use crate::log_limit::KeyedLogLimiter;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -41,6 +41,9 @@ pub struct TailSettings {
     pub refresh_interval: Duration,
     /// Bytes read per `read` call.
     pub read_chunk: usize,
+    /// How long a new file whose start matches a followed file that was not truncated waits
+    /// before it is taken as a new file rather than a copytruncate copy (see README, "Copies").
+    pub copy_wait: Duration,
 }
 
 /// Where framed records go; implemented by the pipeline (processing, then the sink).
@@ -95,10 +98,26 @@ pub struct Tailer {
     watch: DirWatch,
     files: BTreeMap<DevIno, TrackedFile>,
     truncated: Vec<Truncated>,
+    /// New files that may be copies not yet decided (see [`CopyCheck::Wait`]): when first seen.
+    deferred: HashMap<DevIno, Instant>,
     warnings: KeyedLogLimiter<PathBuf>,
 }
 
+/// What a new file is, compared with the files followed or truncated before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CopyCheck {
+    /// A copytruncate copy of a truncated file: resume at the offset read in the original.
+    Of(u64),
+    /// Starts like a file that is not (yet) truncated, or like a truncated one but shorter
+    /// than what was read from it (a copy still being written): decide later.
+    Wait,
+    /// Not a copy.
+    No,
+}
+
 const WARN_EVERY: Duration = Duration::from_secs(60);
+/// How often a file waiting to be told from a copy is looked at.
+const DEFERRED_LOOK: Duration = Duration::from_millis(100);
 /// Chunks read from one file before the others get a turn.
 const CHUNKS_PER_TURN: usize = 16;
 
@@ -119,6 +138,7 @@ impl Tailer {
             watch,
             files: BTreeMap::new(),
             truncated: vec![],
+            deferred: HashMap::new(),
             warnings: KeyedLogLimiter::new(WARN_EVERY),
         }
     }
@@ -167,7 +187,9 @@ impl Tailer {
             if self.stopped() {
                 break;
             }
-            let mut rescan = last_rescan.elapsed() >= self.settings.refresh_interval;
+            let mut rescan = last_rescan.elapsed() >= self.settings.refresh_interval
+                // A file waiting to be told from a copy is looked at again soon.
+                || (!self.deferred.is_empty() && last_rescan.elapsed() >= DEFERRED_LOOK);
             if !progressed {
                 self.update_behind();
                 if self.watch.active() {
@@ -175,6 +197,9 @@ impl Tailer {
                         .settings
                         .refresh_interval
                         .saturating_sub(last_rescan.elapsed());
+                    if !self.deferred.is_empty() {
+                        wait = wait.min(DEFERRED_LOOK);
+                    }
                     if let Some(due) = self
                         .files
                         .values()
@@ -259,6 +284,8 @@ impl Tailer {
                 );
             }
         }
+        self.deferred
+            .retain(|id, _| seen.contains(id) && !self.files.contains_key(id));
         for (id, t) in self.files.iter_mut() {
             if !seen.contains(id) && !t.gone {
                 t.gone = true;
@@ -289,8 +316,22 @@ impl Tailer {
             } else {
                 (0, "truncated since its checkpoint; reading from the start")
             }
-        } else if let Some(off) = self.copied_from(&file, size) {
-            (off, "a copy of a truncated file; resuming at its offset")
+        } else if let Some((off, why)) = match self.copied_from(&file, size)? {
+            CopyCheck::Of(off) => Some((off, "a copy of a truncated file; resuming at its offset")),
+            CopyCheck::Wait => {
+                let since = *self.deferred.entry(id).or_insert_with(Instant::now);
+                if since.elapsed() < self.settings.copy_wait {
+                    // Looked at again at the next scans.
+                    return Ok(());
+                }
+                Some((
+                    0,
+                    "starts like a followed file but is no copy of it; a new file",
+                ))
+            }
+            CopyCheck::No => None,
+        } {
+            (off, why)
         } else if first_start && self.settings.start_at == StartAt::End {
             (
                 last_line_end(&mut file, size)?,
@@ -322,27 +363,35 @@ impl Tailer {
         Ok(())
     }
 
-    /// If `file` is a copy of a file that was (or is about to be) truncated, the offset to resume at.
-    fn copied_from(&self, file: &File, size: u64) -> Option<u64> {
-        let candidates = self
-            .truncated
-            .iter()
-            .map(|t| (&t.identity, t.offset))
-            .chain(
-                self.files
-                    .values()
-                    .map(|t| (&t.identity, t.reader.framed_offset())),
-            );
-        for (ident, offset) in candidates {
-            // Only a full-length fingerprint is distinctive enough (CSV files share headers).
-            if u64::from(ident.fingerprint_len) == FINGERPRINT_MAX
-                && size >= offset
-                && same_content(file, ident).unwrap_or(false)
-            {
-                return Some(offset);
+    /// Whether `file` is a copy of a file that was truncated (or is found truncated now).
+    ///
+    /// Only a full-length fingerprint is distinctive enough (CSV files share headers), and only a
+    /// file seen truncated can be the source of a copy: a new file that starts like a followed
+    /// file that was not truncated is either a copy about to be followed by the truncation, or a
+    /// different file with the same first KiB; it waits until the truncation shows or
+    /// `copy_wait` passes.
+    fn copied_from(&self, file: &File, size: u64) -> io::Result<CopyCheck> {
+        let full = |ident: &FileIdentity| u64::from(ident.fingerprint_len) == FINGERPRINT_MAX;
+        let mut answer = CopyCheck::No;
+        for t in &self.truncated {
+            if full(&t.identity) && same_content(file, &t.identity).unwrap_or(false) {
+                if size >= t.offset {
+                    return Ok(CopyCheck::Of(t.offset));
+                }
+                answer = CopyCheck::Wait;
             }
         }
-        None
+        for t in self.files.values() {
+            if full(&t.identity) && same_content(file, &t.identity).unwrap_or(false) {
+                let truncated_now = t.file.metadata()?.len() < t.reader.read_offset();
+                let offset = t.reader.framed_offset();
+                if truncated_now && size >= offset {
+                    return Ok(CopyCheck::Of(offset));
+                }
+                answer = CopyCheck::Wait;
+            }
+        }
+        Ok(answer)
     }
 
     /// Reads every tracked file up to its current end; None when the output closed.

@@ -67,6 +67,9 @@ impl TailOutput for Collect {
     }
 }
 
+/// How long the tailer of these tests waits to tell a copy from a new file with the same start.
+const COPY_WAIT_IN_TESTS: Duration = Duration::from_millis(150);
+
 fn tailer(dir: &Path, glob: &str, cp: &Arc<Checkpoints>) -> Tailer {
     let settings = TailSettings {
         flow_id: format!("kinesis:s:{}/{glob}", dir.display()),
@@ -83,6 +86,7 @@ fn tailer(dir: &Path, glob: &str, cp: &Arc<Checkpoints>) -> Tailer {
         poll_interval: Duration::from_millis(1),
         refresh_interval: Duration::ZERO,
         read_chunk: 256,
+        copy_wait: COPY_WAIT_IN_TESTS,
     };
     let mut t = Tailer::new(
         settings,
@@ -253,5 +257,107 @@ proptest! {
     #[test]
     fn nothing_lost_when_only_the_live_name_matches(ops in proptest::collection::vec(op(), 1..40)) {
         run_model(ops, "app.log")?;
+    }
+}
+
+/// Polls until a pass reads nothing, then once more after `quiet` (for decisions that wait).
+fn drain(t: &mut Tailer, out: &mut Collect, quiet: Duration) {
+    for _ in 0..2 {
+        let mut passes = 0;
+        while t.poll(out) == Some(true) {
+            passes += 1;
+            assert!(passes < 10_000, "the tailer never stops reading");
+        }
+        std::thread::sleep(quiet);
+    }
+}
+
+/// Two different CSV exports with the same 1.5 KiB header: the second one, dropped into the
+/// directory after the first was read, is a new file, not a copy of the first; all of it arrives.
+#[test]
+fn files_sharing_their_first_kib_are_different_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("logs");
+    std::fs::create_dir(&dir).unwrap();
+    let cp = Checkpoints::open(&tmp.path().join("checkpoints"), 7).unwrap();
+    let mut t = tailer(&dir, "*.csv", &cp);
+    let mut out = Collect {
+        cp: cp.clone(),
+        lines: vec![],
+    };
+    let header: String = (0..150)
+        .map(|i| format!("column_{i:03},"))
+        .collect::<String>()
+        + "\n";
+    assert!(header.len() > 1536);
+    let write = |name: &str, tag: &str, rows: usize| {
+        let mut text = header.clone();
+        for i in 0..rows {
+            text.push_str(&format!("{tag}-{i:05},{}\n", "v".repeat(i % 40)));
+        }
+        std::fs::write(dir.join(name), text).unwrap();
+    };
+    write("a.csv", "a", 400);
+    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+    write("b.csv", "b", 600);
+    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+    for (tag, rows) in [("a", 400), ("b", 600)] {
+        for i in 0..rows {
+            let line = format!("{tag}-{i:05},{}\n", "v".repeat(i % 40));
+            let n = out.lines.iter().filter(|l| **l == line).count();
+            assert_eq!(n, 1, "{} arrived {n} times", line.trim_end());
+        }
+    }
+    assert_eq!(out.lines.iter().filter(|l| **l == header).count(), 2);
+}
+
+/// logrotate's copytruncate seen part-way: the copy appears (even half written) before the live
+/// file is truncated. The copy is waited for, recognised once the truncation shows, and resumed
+/// where the original was read: every line arrives exactly once.
+#[test]
+fn a_copy_seen_before_the_truncation_or_half_written_is_not_read_again() {
+    for half_written in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("logs");
+        std::fs::create_dir(&dir).unwrap();
+        let cp = Checkpoints::open(&tmp.path().join("checkpoints"), 7).unwrap();
+        let mut t = tailer(&dir, "app.log*", &cp);
+        let mut out = Collect {
+            cp: cp.clone(),
+            lines: vec![],
+        };
+        let live = dir.join("app.log");
+        let lines: Vec<String> = (0..200)
+            .map(|i| format!("line {i:04} {}\n", "p".repeat(i % 30)))
+            .collect();
+        std::fs::write(&live, lines[..150].concat()).unwrap();
+        drain(&mut t, &mut out, Duration::ZERO);
+        let content = std::fs::read(&live).unwrap();
+        let copy = dir.join("app.log.1");
+        let first = if half_written {
+            content.len() / 2
+        } else {
+            content.len()
+        };
+        std::fs::write(&copy, &content[..first]).unwrap();
+        t.poll(&mut out);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&live)
+            .unwrap();
+        t.poll(&mut out);
+        std::fs::write(&copy, &content).unwrap();
+        std::fs::write(&live, lines[150..].concat()).unwrap();
+        drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+        for line in &lines {
+            let n = out.lines.iter().filter(|l| *l == line).count();
+            assert_eq!(
+                n,
+                1,
+                "half written {half_written}: {} arrived {n} times",
+                line.trim_end()
+            );
+        }
     }
 }
