@@ -190,7 +190,7 @@ impl TailOutput for Producer {
 pub struct FlowHandle {
     pub id: String,
     stop: Arc<AtomicBool>,
-    waker: std::sync::mpsc::Sender<crate::tail::discover::Changes>,
+    waker: crate::tail::discover::Waker,
     tail_thread: Option<std::thread::JoinHandle<()>>,
     sink: Option<tokio::task::JoinHandle<usize>>,
     /// Tailing counters.
@@ -203,7 +203,7 @@ impl FlowHandle {
     /// Stops reading new data (the sink goes on sending what was read).
     pub fn stop_reading(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = self.waker.send(Default::default());
+        self.waker.wake();
     }
 
     /// Waits for the sink to finish; returns how many records were left unsent.

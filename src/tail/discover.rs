@@ -5,7 +5,8 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use std::fs::Metadata;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// Errors building a file pattern.
 #[derive(Debug, thiserror::Error)]
@@ -98,21 +99,48 @@ pub struct Changes {
     pub names: bool,
 }
 
+/// What the watch noticed since the last `wait`, folded into one slot: however many events
+/// arrive while the tailer does not look (the sink blocked for an hour), they take no more room.
+#[derive(Debug, Default)]
+struct Pending {
+    state: Mutex<(Changes, bool)>,
+    changed: Condvar,
+}
+
+impl Pending {
+    fn note(&self, ch: Changes, wake: bool) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0.data |= ch.data;
+            s.0.names |= ch.names;
+            s.1 |= wake;
+            self.changed.notify_one();
+        }
+    }
+}
+
+/// Wakes a tailer's wait (used to stop it promptly).
+#[derive(Debug, Clone)]
+pub struct Waker(Arc<Pending>);
+
+impl Waker {
+    /// Ends the current or next wait of the tailer.
+    pub fn wake(&self) {
+        self.0.note(Changes::default(), true);
+    }
+}
+
 /// An inotify watch on the pattern's directory; `None` inside means polling only.
 pub struct DirWatch {
     watcher: Option<notify::RecommendedWatcher>,
-    rx: mpsc::Receiver<Changes>,
-    tx: mpsc::Sender<Changes>,
+    pending: Arc<Pending>,
 }
 
 impl DirWatch {
     /// Starts watching `dir` if possible; failures (no directory yet, inotify limits) fall back to polling.
     pub fn new(dir: &Path) -> DirWatch {
-        let (tx, rx) = mpsc::channel();
         let mut w = DirWatch {
             watcher: None,
-            rx,
-            tx,
+            pending: Arc::default(),
         };
         w.ensure(dir);
         w
@@ -128,7 +156,7 @@ impl DirWatch {
         if self.watcher.is_some() || !dir.is_dir() {
             return;
         }
-        let tx = self.tx.clone();
+        let pending = self.pending.clone();
         let made = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             let ch = match res {
                 Ok(ev) => match ev.kind {
@@ -148,7 +176,7 @@ impl DirWatch {
                     names: true,
                 },
             };
-            let _ = tx.send(ch);
+            pending.note(ch, false);
         });
         match made.and_then(|mut w| w.watch(dir, RecursiveMode::NonRecursive).map(|_| w)) {
             Ok(w) => self.watcher = Some(w),
@@ -158,22 +186,30 @@ impl DirWatch {
         }
     }
 
-    /// A sender whose messages wake `wait` (used to stop a tailer promptly).
-    pub fn sender(&self) -> mpsc::Sender<Changes> {
-        self.tx.clone()
+    /// A handle that wakes `wait` (used to stop a tailer promptly).
+    pub fn waker(&self) -> Waker {
+        Waker(self.pending.clone())
     }
 
     /// Waits up to `timeout` for changes; returns what changed (nothing on timeout).
-    pub fn wait(&self, timeout: std::time::Duration) -> Changes {
-        let mut acc = match self.rx.recv_timeout(timeout) {
-            Ok(c) => c,
-            Err(_) => return Changes::default(),
+    pub fn wait(&self, timeout: Duration) -> Changes {
+        let Ok(mut s) = self.pending.state.lock() else {
+            return Changes::default();
         };
-        while let Ok(c) = self.rx.try_recv() {
-            acc.data |= c.data;
-            acc.names |= c.names;
+        let until = Instant::now() + timeout;
+        while !(s.0.data || s.0.names || s.1) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Changes::default();
+            }
+            s = match self.pending.changed.wait_timeout(s, left) {
+                Ok((s, _)) => s,
+                Err(_) => return Changes::default(),
+            };
         }
-        acc
+        let changes = s.0;
+        *s = (Changes::default(), false);
+        changes
     }
 }
 
@@ -207,6 +243,40 @@ mod tests {
         assert!(p.matches_name("app-a1.log"));
         assert!(!p.matches_name("app-c1.log"));
         assert!(FilePattern::new(Path::new("/x"), "a[.log").is_err());
+    }
+
+    /// However many events arrive unread, they are one pending answer; a wake-up ends a wait.
+    #[test]
+    fn events_fold_into_one_slot_and_wakers_end_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = DirWatch::new(dir.path());
+        for i in 0..10_000 {
+            w.pending.note(
+                Changes {
+                    data: true,
+                    names: i % 100 == 0,
+                },
+                false,
+            );
+        }
+        let got = w.wait(Duration::ZERO);
+        assert_eq!(
+            got,
+            Changes {
+                data: true,
+                names: true
+            }
+        );
+        assert_eq!(w.wait(Duration::ZERO), Changes::default());
+        let waker = w.waker();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            waker.wake();
+        });
+        let started = Instant::now();
+        assert_eq!(w.wait(Duration::from_secs(30)), Changes::default());
+        assert!(started.elapsed() < Duration::from_secs(10));
+        t.join().unwrap();
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The tailer of one flow: tracks every matching file on its own through renames, truncation
 //! and deletion, reads new bytes and frames them into records.
 
-use super::discover::{Changes, DirWatch, FilePattern};
+use super::discover::{DirWatch, FilePattern, Waker};
 use super::identity::{identify, same_content, DevIno, FINGERPRINT_MAX};
 use super::records::RecordReader;
 use super::splitter::{Span, SplitSettings};
@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where to start a file present at a flow's very first start.
@@ -144,8 +144,8 @@ impl Tailer {
     }
 
     /// A handle that wakes `run` from its wait (used at shutdown).
-    pub fn waker(&self) -> mpsc::Sender<Changes> {
-        self.watch.sender()
+    pub fn waker(&self) -> Waker {
+        self.watch.waker()
     }
 
     fn stopped(&self) -> bool {
