@@ -421,13 +421,16 @@ impl Tailer {
         };
         let size = t.file.metadata().map_err(|e| t.io_err(e))?.len();
         if let Some(how) = t.truncation(size).map_err(|e| t.io_err(e))? {
+            // A record held for more lines is complete: nothing follows it in the old content,
+            // and a copy of that content is resumed past it.
+            t.flush_held(true, &self.stats, out)?;
             self.restart_truncated(id, size, how)?;
         }
         let Some(t) = self.files.get_mut(&id) else {
             return Ok(false);
         };
         let progressed = t.read_chunks(size, &self.settings, &self.stop, &self.stats, out)?;
-        t.flush_held(progressed, &self.stats, out)?;
+        t.flush_held(t.gone && !progressed, &self.stats, out)?;
         if t.grow_fingerprint(id, size) {
             self.checkpoints.update(t.fid, &t.identity, &t.path);
         }
@@ -553,10 +556,11 @@ impl TrackedFile {
         Ok(progressed)
     }
 
-    /// A held multi-line record goes out once its quiet period passed, or when the file is gone.
+    /// Emits a held multi-line record now (`now`: the file is gone or was truncated), or once its
+    /// quiet period passed.
     fn flush_held(
         &mut self,
-        progressed: bool,
+        now: bool,
         stats: &TailStats,
         out: &mut dyn TailOutput,
     ) -> Result<(), ReadError> {
@@ -565,7 +569,7 @@ impl TrackedFile {
         }
         let fid = self.fid;
         let mut emit_to_out = |s: Span<'_>| emit(fid, s, out);
-        let emitted = if self.gone && !progressed {
+        let emitted = if now {
             self.reader.flush(&mut emit_to_out)
         } else {
             self.reader.flush_if_quiet(Instant::now(), &mut emit_to_out)
