@@ -114,12 +114,35 @@ impl Checkpoints {
 
     /// Finds the previous run's checkpoint of a file by device and inode.
     pub fn previous(&self, flow: &str, dev: u64, ino: u64) -> Option<StoredFile> {
+        self.previous_of(flow, dev, ino).into_iter().next()
+    }
+
+    /// Every checkpoint the previous run left for this device and inode: the file's own, and
+    /// possibly one of the content it had before it was truncated (kept for its copy).
+    pub fn previous_of(&self, flow: &str, dev: u64, ino: u64) -> Vec<StoredFile> {
         self.lock()
             .previous
-            .get(flow)?
-            .iter()
-            .find(|s| s.identity.dev == dev && s.identity.ino == ino)
-            .cloned()
+            .get(flow)
+            .map(|p| {
+                p.iter()
+                    .filter(|s| s.identity.dev == dev && s.identity.ino == ino)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The previous run's checkpoints of a flow not claimed yet by a file of this run.
+    pub fn previous_unclaimed(&self, flow: &str) -> Vec<StoredFile> {
+        self.lock().previous.get(flow).cloned().unwrap_or_default()
+    }
+
+    /// A file of this run took over `entry` (it resumed from it): it is no longer offered.
+    pub fn claim_previous(&self, flow: &str, entry: &StoredFile) {
+        let mut s = self.lock();
+        if let Some(prev) = s.previous.get_mut(flow) {
+            prev.retain(|p| p != entry);
+        }
     }
 
     /// Starts tracking a file whose bytes before `offset` need no sending; returns its handle.
@@ -132,9 +155,15 @@ impl Checkpoints {
     ) -> TrackedFileId {
         let fid = self.next_fid.fetch_add(1, Ordering::Relaxed);
         let mut s = self.lock();
-        // A file is tracked once per run: the previous entry is superseded.
+        // The previous run's entry of this very content is superseded (the tailer claims the one
+        // it resumed from; this catches one it did not look at). An entry of the content the
+        // inode had before a truncation stays, for its copy.
         if let Some(prev) = s.previous.get_mut(flow) {
-            prev.retain(|p| !(p.identity.dev == identity.dev && p.identity.ino == identity.ino));
+            prev.retain(|p| {
+                !(p.identity.dev == identity.dev
+                    && p.identity.ino == identity.ino
+                    && p.identity.fingerprint == identity.fingerprint)
+            });
         }
         s.files.insert(
             fid,
@@ -226,6 +255,28 @@ impl Checkpoints {
                 t.forget_at = Some(read_end);
             }
         }
+    }
+
+    /// Hands the entry of a file that was truncated (kept until its records in flight were
+    /// acknowledged) to the copy of its old content: the copy resumes from what was
+    /// *acknowledged*, and acks of records read before the truncation still count. False when
+    /// the entry is gone (everything was acknowledged): then track the copy anew.
+    pub fn adopt(&self, fid: TrackedFileId, identity: &FileIdentity, path: &Path) -> bool {
+        let mut s = self.lock();
+        let Some(t) = s.files.get_mut(&fid) else {
+            return false;
+        };
+        t.forget_at = None;
+        t.identity = identity.clone();
+        t.path = path.to_owned();
+        let flow = t.flow.clone();
+        s.dirty = true;
+        if let Some(prev) = s.previous.get_mut(&flow) {
+            prev.retain(|p| p.identity != *identity);
+        }
+        drop(s);
+        self.wake.notify_one();
+        true
     }
 
     /// The acknowledged offset of a tracked file.

@@ -84,6 +84,8 @@ struct TrackedFile {
 
 /// A file that was truncated in place: a copy of its old content may show up (copytruncate).
 struct Truncated {
+    /// Its checkpoint entry, kept until its records in flight are acknowledged.
+    fid: TrackedFileId,
     identity: FileIdentity,
     offset: u64,
     at: Instant,
@@ -104,10 +106,14 @@ pub struct Tailer {
 }
 
 /// What a new file is, compared with the files followed or truncated before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum CopyCheck {
-    /// A copytruncate copy of a truncated file: resume at the offset read in the original.
-    Of(u64),
+    /// A copytruncate copy of a truncated file: resume at the offset read in the original,
+    /// under the original's checkpoint entry.
+    Of(u64, TrackedFileId),
+    /// A copy of content that the previous run followed under an inode since truncated: resume
+    /// at that content's checkpoint.
+    OfPrevious(crate::checkpoint::StoredFile),
     /// Starts like a file that is not (yet) truncated, or like a truncated one but shorter
     /// than what was read from it (a copy still being written): decide later.
     Wait,
@@ -116,6 +122,8 @@ enum CopyCheck {
 }
 
 const WARN_EVERY: Duration = Duration::from_secs(60);
+/// How long a truncated file's old content is remembered as the source of a copy to come.
+const COPY_SOURCE_KEPT: Duration = Duration::from_secs(300);
 /// How often a file waiting to be told from a copy is looked at.
 const DEFERRED_LOOK: Duration = Duration::from_millis(100);
 /// Chunks read from one file before the others get a turn.
@@ -255,8 +263,14 @@ impl Tailer {
                 return;
             }
         };
-        self.truncated
-            .retain(|t| t.at.elapsed() < Duration::from_secs(300));
+        let checkpoints = &self.checkpoints;
+        self.truncated.retain(|t| {
+            let keep = t.at.elapsed() < COPY_SOURCE_KEPT;
+            if !keep {
+                checkpoints.forget_when_done(t.fid, t.offset);
+            }
+            keep
+        });
         let mut seen = std::collections::HashSet::new();
         for f in found {
             let id = DevIno::of(&f.meta);
@@ -306,18 +320,31 @@ impl Tailer {
         }
         let size = meta.len();
         let flow = self.settings.flow_id.clone();
+        let mut copy_of = None;
         let (offset, why) = if let Some(prev) = self
             .checkpoints
-            .previous(&flow, id.dev, id.ino)
-            .filter(|p| same_content(&file, &p.identity).unwrap_or(false))
+            .previous_of(&flow, id.dev, id.ino)
+            .into_iter()
+            .find(|p| same_content(&file, &p.identity).unwrap_or(false))
         {
+            self.checkpoints.claim_previous(&flow, &prev);
             if size >= prev.offset {
                 (prev.offset, "resuming from checkpoint")
             } else {
                 (0, "truncated since its checkpoint; reading from the start")
             }
         } else if let Some((off, why)) = match self.copied_from(&file, size)? {
-            CopyCheck::Of(off) => Some((off, "a copy of a truncated file; resuming at its offset")),
+            CopyCheck::Of(off, fid) => {
+                copy_of = Some(fid);
+                Some((off, "a copy of a truncated file; resuming at its offset"))
+            }
+            CopyCheck::OfPrevious(entry) => {
+                self.checkpoints.claim_previous(&flow, &entry);
+                Some((
+                    entry.offset,
+                    "a copy of a file truncated before the restart; resuming at its checkpoint",
+                ))
+            }
             CopyCheck::Wait => {
                 let since = *self.deferred.entry(id).or_insert_with(Instant::now);
                 if since.elapsed() < self.settings.copy_wait {
@@ -341,9 +368,20 @@ impl Tailer {
             (0, "new file")
         };
         let identity = identify(&file, id, size)?;
-        let fid = self
-            .checkpoints
-            .track(&flow, identity.clone(), path, offset);
+        let fid = match copy_of {
+            Some(old) => {
+                self.truncated.retain(|t| t.fid != old);
+                if self.checkpoints.adopt(old, &identity, path) {
+                    old
+                } else {
+                    self.checkpoints
+                        .track(&flow, identity.clone(), path, offset)
+                }
+            }
+            None => self
+                .checkpoints
+                .track(&flow, identity.clone(), path, offset),
+        };
         tracing::info!(
             "{flow}: tailing {} at offset {offset} ({why})",
             path.display()
@@ -363,7 +401,7 @@ impl Tailer {
         Ok(())
     }
 
-    /// Whether `file` is a copy of a file that was truncated (or is found truncated now).
+    /// Whether `file` is a copy of a file that was truncated.
     ///
     /// Only a full-length fingerprint is distinctive enough (CSV files share headers), and only a
     /// file seen truncated can be the source of a copy: a new file that starts like a followed
@@ -376,19 +414,33 @@ impl Tailer {
         for t in &self.truncated {
             if full(&t.identity) && same_content(file, &t.identity).unwrap_or(false) {
                 if size >= t.offset {
-                    return Ok(CopyCheck::Of(t.offset));
+                    return Ok(CopyCheck::Of(t.offset, t.fid));
                 }
                 answer = CopyCheck::Wait;
             }
         }
+        // A followed file found truncated now becomes a source once its next read notices
+        // it; until then, as one not truncated, it only makes the new file wait.
         for t in self.files.values() {
             if full(&t.identity) && same_content(file, &t.identity).unwrap_or(false) {
-                let truncated_now = t.file.metadata()?.len() < t.reader.read_offset();
-                let offset = t.reader.framed_offset();
-                if truncated_now && size >= offset {
-                    return Ok(CopyCheck::Of(offset));
-                }
                 answer = CopyCheck::Wait;
+            }
+        }
+        if answer != CopyCheck::No {
+            return Ok(answer);
+        }
+        // After a restart: content the previous run followed (and checkpointed) under an inode
+        // that no longer holds it was truncated, and this is its copy.
+        for p in self.checkpoints.previous_unclaimed(&self.settings.flow_id) {
+            if full(&p.identity)
+                && same_content(file, &p.identity).unwrap_or(false)
+                && !still_holds(&p)
+            {
+                return Ok(if size >= p.offset {
+                    CopyCheck::OfPrevious(p)
+                } else {
+                    CopyCheck::Wait
+                });
             }
         }
         Ok(answer)
@@ -453,11 +505,13 @@ impl Tailer {
             t.reader.read_offset()
         );
         self.truncated.push(Truncated {
+            fid: t.fid,
             identity: t.identity.clone(),
             offset: t.reader.framed_offset(),
             at: Instant::now(),
         });
-        self.checkpoints.retire(t.fid);
+        // The old content's entry stays (acks of its records in flight still count) for its copy
+        // to adopt, across a restart too; dropped once acknowledged if no copy shows up.
         t.identity = identify(&t.file, id, size).map_err(|e| t.io_err(e))?;
         t.fid = self
             .checkpoints
@@ -487,6 +541,22 @@ impl Tailer {
         self.checkpoints
             .forget_when_done(t.fid, t.reader.framed_offset());
     }
+}
+
+/// Whether the file a checkpoint was written for still holds the content it describes (its
+/// inode under its path, starting with its fingerprint).
+fn still_holds(entry: &crate::checkpoint::StoredFile) -> bool {
+    let Ok(file) = File::open(&entry.path) else {
+        return false;
+    };
+    let same_inode = file.metadata().is_ok_and(|m| {
+        DevIno::of(&m)
+            == DevIno {
+                dev: entry.identity.dev,
+                ino: entry.identity.ino,
+            }
+    });
+    same_inode && same_content(&file, &entry.identity).unwrap_or(false)
 }
 
 impl TrackedFile {

@@ -383,22 +383,35 @@ fn a_held_multi_line_record_survives_copytruncate() {
         let dir = tmp.path().join("logs");
         std::fs::create_dir(&dir).unwrap();
         let cp = Checkpoints::open(&tmp.path().join("checkpoints"), 7).unwrap();
-        let glob = if copies_visible { "app.log*" } else { "app.log" };
+        let glob = if copies_visible {
+            "app.log*"
+        } else {
+            "app.log"
+        };
         let mut t = tailer_with(&dir, glob, &cp, Some("START"));
         let mut out = Collect {
             cp: cp.clone(),
             lines: vec![],
         };
         let live = dir.join("app.log");
-        let record = |i: usize| format!("START {i:04} {}
+        let record = |i: usize| {
+            format!(
+                "START {i:04} {}
   at frame one
   at frame two
-", "s".repeat(i % 50));
+",
+                "s".repeat(i % 50)
+            )
+        };
         let first: String = (0..60).map(record).collect();
         std::fs::write(&live, &first).unwrap();
         drain(&mut t, &mut out, Duration::ZERO);
         std::fs::copy(&live, dir.join("app.log.1")).unwrap();
-        std::fs::OpenOptions::new().write(true).truncate(true).open(&live).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&live)
+            .unwrap();
         drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
         let second: String = (60..80).map(record).collect();
         std::fs::write(&live, &second).unwrap();
@@ -406,7 +419,93 @@ fn a_held_multi_line_record_survives_copytruncate() {
         // The last record is held by design (nothing follows it yet); every other one arrives once.
         for i in 0..79 {
             let n = out.lines.iter().filter(|l| **l == record(i)).count();
-            assert_eq!(n, 1, "copies visible {copies_visible}: record {i} arrived {n} times");
+            assert_eq!(
+                n, 1,
+                "copies visible {copies_visible}: record {i} arrived {n} times"
+            );
+        }
+    }
+}
+
+/// Collects records without acknowledging them: they are in flight until `ack_first` says so.
+struct InFlight {
+    cp: Arc<Checkpoints>,
+    records: Vec<(TrackedFileId, u64, u64, String)>,
+}
+
+impl InFlight {
+    fn ack_first(&mut self, n: usize) {
+        for (fid, start, end, _) in self.records.drain(..n) {
+            self.cp.ack(fid, start, end);
+        }
+    }
+}
+
+impl TailOutput for InFlight {
+    fn record(&mut self, fid: TrackedFileId, start: u64, end: u64, data: &[u8]) {
+        self.records
+            .push((fid, start, end, String::from_utf8(data.to_vec()).unwrap()));
+    }
+    fn skipped(&mut self, fid: TrackedFileId, start: u64, end: u64) {
+        self.cp.ack(fid, start, end);
+    }
+    fn flush(&mut self) -> bool {
+        true
+    }
+}
+
+/// Records in flight when the file is copytruncated, then a kill: the copy's checkpoint is what
+/// the stream acknowledged, not what was read, so after the restart every unacknowledged line is
+/// sent again; acknowledgements that arrive after the truncation still count.
+#[test]
+fn records_in_flight_at_a_copytruncate_survive_a_kill() {
+    for acked_before_kill in [0usize, 40] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("logs");
+        std::fs::create_dir(&dir).unwrap();
+        let cp_path = tmp.path().join("checkpoints");
+        let cp = Checkpoints::open(&cp_path, 7).unwrap();
+        let mut t = tailer(&dir, "app.log*", &cp);
+        let mut in_flight = InFlight {
+            cp: cp.clone(),
+            records: vec![],
+        };
+        let live = dir.join("app.log");
+        let lines: Vec<String> = (0..100)
+            .map(|i| format!("line {i:04} {}\n", "q".repeat(i % 30)))
+            .collect();
+        std::fs::write(&live, lines.concat()).unwrap();
+        while t.poll(&mut in_flight) == Some(true) {}
+        assert_eq!(in_flight.records.len(), 100);
+        std::fs::copy(&live, dir.join("app.log.1")).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&live)
+            .unwrap();
+        for _ in 0..3 {
+            while t.poll(&mut in_flight) == Some(true) {}
+            std::thread::sleep(COPY_WAIT_IN_TESTS);
+        }
+        // Some acks arrive late, after the truncation and the copy were seen.
+        in_flight.ack_first(acked_before_kill);
+        // Killed: only what the group commit wrote survives, and the rest is never acknowledged.
+        cp.persist(true).unwrap();
+        drop(t);
+        let cp = Checkpoints::open(&cp_path, 7).unwrap();
+        let mut t = tailer(&dir, "app.log*", &cp);
+        let mut out = Collect {
+            cp: cp.clone(),
+            lines: vec![],
+        };
+        drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+        for (i, line) in lines.iter().enumerate() {
+            let n = out.lines.iter().filter(|l| *l == line).count();
+            let want = usize::from(i >= acked_before_kill);
+            assert_eq!(
+                n, want,
+                "acked {acked_before_kill}: line {i} arrived {n} times after the restart"
+            );
         }
     }
 }
