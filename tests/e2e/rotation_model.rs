@@ -284,19 +284,46 @@ fn drain(t: &mut Tailer, out: &mut Collect, quiet: Duration) {
     }
 }
 
+/// A logs directory and a checkpoint file in a temporary directory.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    cp_path: PathBuf,
+    cp: Arc<Checkpoints>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("logs");
+        std::fs::create_dir(&dir).unwrap();
+        let cp_path = tmp.path().join("checkpoints");
+        let cp = Checkpoints::open(&cp_path, 7).unwrap();
+        Fixture {
+            _tmp: tmp,
+            dir,
+            cp_path,
+            cp,
+        }
+    }
+
+    /// An output that acknowledges every record at once.
+    fn collect(&self) -> Collect {
+        Collect {
+            cp: self.cp.clone(),
+            lines: vec![],
+        }
+    }
+}
+
 /// Two different CSV exports with the same 1.5 KiB header: the second one, dropped into the
 /// directory after the first was read, is a new file, not a copy of the first; all of it arrives.
 #[test]
 fn files_sharing_their_first_kib_are_different_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("logs");
-    std::fs::create_dir(&dir).unwrap();
-    let cp = Checkpoints::open(&tmp.path().join("checkpoints"), 7).unwrap();
-    let mut t = tailer(&dir, "*.csv", &cp);
-    let mut out = Collect {
-        cp: cp.clone(),
-        lines: vec![],
-    };
+    let f = Fixture::new();
+    let dir = &f.dir;
+    let mut t = tailer(dir, "*.csv", &f.cp);
+    let mut out = f.collect();
     let header: String = (0..150)
         .map(|i| format!("column_{i:03},"))
         .collect::<String>()
@@ -329,15 +356,10 @@ fn files_sharing_their_first_kib_are_different_files() {
 #[test]
 fn a_copy_seen_before_the_truncation_or_half_written_is_not_read_again() {
     for half_written in [false, true] {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("logs");
-        std::fs::create_dir(&dir).unwrap();
-        let cp = Checkpoints::open(&tmp.path().join("checkpoints"), 7).unwrap();
-        let mut t = tailer(&dir, "app.log*", &cp);
-        let mut out = Collect {
-            cp: cp.clone(),
-            lines: vec![],
-        };
+        let f = Fixture::new();
+        let dir = &f.dir;
+        let mut t = tailer(dir, "app.log*", &f.cp);
+        let mut out = f.collect();
         let live = dir.join("app.log");
         let lines: Vec<String> = (0..200)
             .map(|i| format!("line {i:04} {}\n", "p".repeat(i % 30)))
@@ -379,20 +401,15 @@ fn a_copy_seen_before_the_truncation_or_half_written_is_not_read_again() {
 #[test]
 fn a_held_multi_line_record_survives_copytruncate() {
     for copies_visible in [true, false] {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("logs");
-        std::fs::create_dir(&dir).unwrap();
-        let cp = Checkpoints::open(&tmp.path().join("checkpoints"), 7).unwrap();
+        let f = Fixture::new();
+        let dir = &f.dir;
         let glob = if copies_visible {
             "app.log*"
         } else {
             "app.log"
         };
-        let mut t = tailer_with(&dir, glob, &cp, Some("START"));
-        let mut out = Collect {
-            cp: cp.clone(),
-            lines: vec![],
-        };
+        let mut t = tailer_with(dir, glob, &f.cp, Some("START"));
+        let mut out = f.collect();
         let live = dir.join("app.log");
         let record = |i: usize| {
             format!(
@@ -460,12 +477,10 @@ impl TailOutput for InFlight {
 #[test]
 fn records_in_flight_at_a_copytruncate_survive_a_kill() {
     for acked_before_kill in [0usize, 40] {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("logs");
-        std::fs::create_dir(&dir).unwrap();
-        let cp_path = tmp.path().join("checkpoints");
-        let cp = Checkpoints::open(&cp_path, 7).unwrap();
-        let mut t = tailer(&dir, "app.log*", &cp);
+        let f = Fixture::new();
+        let dir = &f.dir;
+        let cp = f.cp.clone();
+        let mut t = tailer(dir, "app.log*", &cp);
         let mut in_flight = InFlight {
             cp: cp.clone(),
             records: vec![],
@@ -492,8 +507,8 @@ fn records_in_flight_at_a_copytruncate_survive_a_kill() {
         // Killed: only what the group commit wrote survives, and the rest is never acknowledged.
         cp.persist(true).unwrap();
         drop(t);
-        let cp = Checkpoints::open(&cp_path, 7).unwrap();
-        let mut t = tailer(&dir, "app.log*", &cp);
+        let cp = Checkpoints::open(&f.cp_path, 7).unwrap();
+        let mut t = tailer(dir, "app.log*", &cp);
         let mut out = Collect {
             cp: cp.clone(),
             lines: vec![],
