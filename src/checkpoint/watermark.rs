@@ -37,8 +37,7 @@ impl Watermark {
             return false;
         }
         if start > self.committed {
-            let slot = self.parked.entry(start).or_insert(end);
-            *slot = (*slot).max(end);
+            self.park(start, end);
             return false;
         }
         self.committed = end;
@@ -50,6 +49,26 @@ impl Watermark {
             self.committed = self.committed.max(e);
         }
         true
+    }
+
+    /// Parks `[start, end)` merged with the parked ranges it touches or overlaps, so that the
+    /// parked ranges are at most as many as the gaps: a record stuck in retry followed by a
+    /// million acknowledged (or skipped) ones costs one entry, not a million.
+    fn park(&mut self, mut start: u64, mut end: u64) {
+        if let Some((&s, &e)) = self.parked.range(..=start).next_back() {
+            if e >= start {
+                start = s;
+                end = end.max(e);
+            }
+        }
+        while let Some((&s, &e)) = self.parked.range(start..).next() {
+            if s > end {
+                break;
+            }
+            self.parked.remove(&s);
+            end = end.max(e);
+        }
+        self.parked.insert(start, end);
     }
 }
 
@@ -70,12 +89,31 @@ mod tests {
     fn gap_holds_the_watermark_until_filled() {
         let mut w = Watermark::new(5);
         assert!(!w.ack(10, 20));
-        assert!(!w.ack(20, 30));
+        assert!(!w.ack(25, 30));
         assert_eq!(w.committed(), 5);
         assert_eq!(w.parked(), 2);
+        assert!(!w.ack(20, 25));
+        assert_eq!(w.parked(), 1);
         assert!(w.ack(5, 10));
         assert_eq!(w.committed(), 30);
         assert_eq!(w.parked(), 0);
+    }
+
+    #[test]
+    fn ranges_behind_a_gap_merge_into_one() {
+        let mut w = Watermark::new(0);
+        for i in 1..10_000u64 {
+            assert!(!w.ack(i * 10, i * 10 + 10));
+        }
+        assert_eq!(w.parked(), 1);
+        // Out of order, overlapping and inside: still one range per gap.
+        let mut w = Watermark::new(0);
+        for (s, e) in [(50, 60), (30, 40), (40, 50), (35, 45), (70, 80), (60, 70), (20, 30)] {
+            w.ack(s, e);
+        }
+        assert_eq!(w.parked(), 1);
+        assert!(w.ack(0, 20));
+        assert_eq!((w.committed(), w.parked()), (80, 0));
     }
 
     #[test]

@@ -218,8 +218,9 @@ impl Tailer {
                     }
                     rescan |= self.watch.wait(wait).names;
                 } else {
-                    // Polling: the Java agent's loop, a directory look at every poll.
-                    std::thread::sleep(self.settings.poll_interval);
+                    // Polling: the Java agent's loop, a directory look at every poll. The wait
+                    // (not a sleep) ends at once when the flow is stopped.
+                    self.watch.wait(self.settings.poll_interval);
                     rescan = true;
                 }
             } else {
