@@ -7,7 +7,7 @@ use crate::pipeline::{start_flow, FlowHandle};
 use crate::sink::aws::{firehose_region, load_config, AwsConfig, AwsSettings, DataPlane};
 use crate::sink::firehose::DeliveryStream;
 use crate::sink::kinesis::KinesisStream;
-use crate::sink::{InFlight, SharedBudget, FLOW_IN_FLIGHT_BYTES};
+use crate::sink::{InFlight, SharedBudget, FLOW_IN_FLIGHT_BYTES, FLOW_MAX_REQUESTS};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -161,7 +161,11 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
                 );
             }
         }
-        let in_flight = InFlight::new(threads, FLOW_IN_FLIGHT_BYTES, &shared_budget);
+        let in_flight = InFlight::new(
+            threads.min(FLOW_MAX_REQUESTS),
+            FLOW_IN_FLIGHT_BYTES,
+            &shared_budget,
+        );
         let handle = match &flow.destination {
             Destination::KinesisStream(stream) => {
                 let (sdk, plane) = match kinesis.clone() {
