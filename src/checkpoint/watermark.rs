@@ -108,7 +108,15 @@ mod tests {
         assert_eq!(w.parked(), 1);
         // Out of order, overlapping and inside: still one range per gap.
         let mut w = Watermark::new(0);
-        for (s, e) in [(50, 60), (30, 40), (40, 50), (35, 45), (70, 80), (60, 70), (20, 30)] {
+        for (s, e) in [
+            (50, 60),
+            (30, 40),
+            (40, 50),
+            (35, 45),
+            (70, 80),
+            (60, 70),
+            (20, 30),
+        ] {
             w.ack(s, e);
         }
         assert_eq!(w.parked(), 1);

@@ -4,6 +4,7 @@ use globset::{GlobBuilder, GlobMatcher};
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::fs::Metadata;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -132,6 +133,8 @@ impl Waker {
 /// An inotify watch on the pattern's directory; `None` inside means polling only.
 pub struct DirWatch {
     watcher: Option<notify::RecommendedWatcher>,
+    /// Device and inode of the watched directory.
+    watched: Option<(u64, u64)>,
     pending: Arc<Pending>,
 }
 
@@ -140,6 +143,7 @@ impl DirWatch {
     pub fn new(dir: &Path) -> DirWatch {
         let mut w = DirWatch {
             watcher: None,
+            watched: None,
             pending: Arc::default(),
         };
         w.ensure(dir);
@@ -151,9 +155,21 @@ impl DirWatch {
         self.watcher.is_some()
     }
 
-    /// (Re)installs the watch when the directory exists and no watch is active.
+    /// (Re)installs the watch: when the directory exists and is not watched yet, or was
+    /// removed and created again (the old watch died with it); a missing directory is polled.
     pub fn ensure(&mut self, dir: &Path) {
-        if self.watcher.is_some() || !dir.is_dir() {
+        let current = std::fs::metadata(dir)
+            .ok()
+            .filter(Metadata::is_dir)
+            .map(|m| (m.dev(), m.ino()));
+        if current.is_none() || current != self.watched {
+            self.watcher = None;
+            self.watched = None;
+        }
+        let Some(current) = current else {
+            return;
+        };
+        if self.watcher.is_some() {
             return;
         }
         let pending = self.pending.clone();
@@ -179,7 +195,10 @@ impl DirWatch {
             pending.note(ch, false);
         });
         match made.and_then(|mut w| w.watch(dir, RecursiveMode::NonRecursive).map(|_| w)) {
-            Ok(w) => self.watcher = Some(w),
+            Ok(w) => {
+                self.watcher = Some(w);
+                self.watched = Some(current);
+            }
             Err(e) => {
                 tracing::debug!("no inotify watch on {}, polling: {e}", dir.display());
             }
@@ -277,6 +296,33 @@ mod tests {
         assert_eq!(w.wait(Duration::from_secs(30)), Changes::default());
         assert!(started.elapsed() < Duration::from_secs(10));
         t.join().unwrap();
+    }
+
+    /// A directory removed and created again is watched again (the old watch died with it).
+    #[test]
+    fn a_recreated_directory_is_watched_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("logs");
+        std::fs::create_dir(&dir).unwrap();
+        let mut w = DirWatch::new(&dir);
+        if !w.active() {
+            return; // no inotify in this sandbox: polling covers it
+        }
+        std::fs::remove_dir(&dir).unwrap();
+        w.ensure(&dir);
+        assert!(!w.active(), "a missing directory is polled, not watched");
+        std::fs::create_dir(&dir).unwrap();
+        w.ensure(&dir);
+        w.wait(Duration::from_millis(50));
+        std::fs::write(dir.join("new.log"), b"x\n").unwrap();
+        let mut names = false;
+        for _ in 0..50 {
+            names |= w.wait(Duration::from_millis(100)).names;
+            if names {
+                break;
+            }
+        }
+        assert!(names, "no event from the re-created directory");
     }
 
     #[test]

@@ -102,6 +102,8 @@ pub struct Tailer {
     truncated: Vec<Truncated>,
     /// New files that may be copies not yet decided (see [`CopyCheck::Wait`]): when first seen.
     deferred: HashMap<DevIno, Instant>,
+    /// Since when the pattern's directory is missing while files of it are followed.
+    dir_missing_since: Option<Instant>,
     warnings: KeyedLogLimiter<PathBuf>,
 }
 
@@ -122,6 +124,8 @@ enum CopyCheck {
 }
 
 const WARN_EVERY: Duration = Duration::from_secs(60);
+/// How long the files of a directory that went missing are kept, in case it comes back.
+const MISSING_DIR_KEPT: Duration = Duration::from_secs(300);
 /// How long a truncated file's old content is remembered as the source of a copy to come.
 const COPY_SOURCE_KEPT: Duration = Duration::from_secs(300);
 /// How often a file waiting to be told from a copy is looked at.
@@ -147,6 +151,7 @@ impl Tailer {
             files: BTreeMap::new(),
             truncated: vec![],
             deferred: HashMap::new(),
+            dir_missing_since: None,
             warnings: KeyedLogLimiter::new(WARN_EVERY),
         }
     }
@@ -264,6 +269,27 @@ impl Tailer {
                 return;
             }
         };
+        if !dir.is_dir() && !self.files.is_empty() {
+            // An unmounted volume or a directory moved away and back: its files are kept (and
+            // read through their descriptors) rather than taken as gone and sent again from 0
+            // when they return; only a directory missing for long gives them up.
+            let since = *self.dir_missing_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < MISSING_DIR_KEPT {
+                self.warn_rate_limited(
+                    &dir,
+                    format!(
+                        "{}: {} is missing; keeping its {} files for up to {:?} in case it returns",
+                        self.settings.flow_id,
+                        dir.display(),
+                        self.files.len(),
+                        MISSING_DIR_KEPT
+                    ),
+                );
+                return;
+            }
+        } else {
+            self.dir_missing_since = None;
+        }
         let checkpoints = &self.checkpoints;
         self.truncated.retain(|t| {
             let keep = t.at.elapsed() < COPY_SOURCE_KEPT;

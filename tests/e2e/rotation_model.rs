@@ -524,3 +524,37 @@ fn records_in_flight_at_a_copytruncate_survive_a_kill() {
         }
     }
 }
+
+/// The directory disappears for a moment (an unmounted volume, a directory moved away and
+/// back): its files are not taken as gone, and nothing is sent again when it returns.
+#[test]
+fn a_briefly_missing_directory_does_not_resend_its_files() {
+    let f = Fixture::new();
+    let dir = &f.dir;
+    let mut t = tailer(dir, "*.log", &f.cp);
+    let mut out = f.collect();
+    let lines = |tag: &str, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| format!("{tag} {i:04} {}\n", "m".repeat(i % 20)))
+            .collect()
+    };
+    let first = lines("first", 80);
+    std::fs::write(dir.join("a.log"), first.concat()).unwrap();
+    std::fs::write(dir.join("b.log"), lines("other", 30).concat()).unwrap();
+    drain(&mut t, &mut out, Duration::ZERO);
+    let away = dir.with_extension("away");
+    std::fs::rename(dir, &away).unwrap();
+    drain(&mut t, &mut out, Duration::from_millis(20));
+    std::fs::rename(&away, dir).unwrap();
+    let second = lines("second", 40);
+    let mut a = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("a.log"))
+        .unwrap();
+    a.write_all(second.concat().as_bytes()).unwrap();
+    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+    for line in first.iter().chain(&second).chain(&lines("other", 30)) {
+        let n = out.lines.iter().filter(|l| *l == line).count();
+        assert_eq!(n, 1, "{} arrived {n} times", line.trim_end());
+    }
+}
