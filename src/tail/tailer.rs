@@ -347,6 +347,7 @@ impl Tailer {
         }
         let size = meta.len();
         let flow = self.settings.flow_id.clone();
+        let identity = identify(&file, id, size)?;
         let mut copy_of = None;
         let (offset, why) = if let Some(prev) = self
             .checkpoints
@@ -360,7 +361,7 @@ impl Tailer {
             } else {
                 (0, "truncated since its checkpoint; reading from the start")
             }
-        } else if let Some((off, why)) = match self.copied_from(&file, size)? {
+        } else if let Some((off, why)) = match self.copied_from(&identity, size) {
             CopyCheck::Of(off, fid) => {
                 copy_of = Some(fid);
                 Some((off, "a copy of a truncated file; resuming at its offset"))
@@ -394,7 +395,6 @@ impl Tailer {
         } else {
             (0, "new file")
         };
-        let identity = identify(&file, id, size)?;
         let fid = match copy_of {
             Some(old) => {
                 self.truncated.retain(|t| t.fid != old);
@@ -435,42 +435,43 @@ impl Tailer {
     /// file that was not truncated is either a copy about to be followed by the truncation, or a
     /// different file with the same first KiB; it waits until the truncation shows or
     /// `copy_wait` passes.
-    fn copied_from(&self, file: &File, size: u64) -> io::Result<CopyCheck> {
+    fn copied_from(&self, new: &FileIdentity, size: u64) -> CopyCheck {
         let full = |ident: &FileIdentity| u64::from(ident.fingerprint_len) == FINGERPRINT_MAX;
+        // Fingerprints are compared, not contents: the new file's first KiB is read once.
+        if !full(new) {
+            return CopyCheck::No;
+        }
+        let starts_like =
+            |ident: &FileIdentity| full(ident) && ident.fingerprint == new.fingerprint;
         let mut answer = CopyCheck::No;
         for t in &self.truncated {
-            if full(&t.identity) && same_content(file, &t.identity).unwrap_or(false) {
+            if starts_like(&t.identity) {
                 if size >= t.offset {
-                    return Ok(CopyCheck::Of(t.offset, t.fid));
+                    return CopyCheck::Of(t.offset, t.fid);
                 }
                 answer = CopyCheck::Wait;
             }
         }
         // A followed file found truncated now becomes a source once its next read notices
         // it; until then, as one not truncated, it only makes the new file wait.
-        for t in self.files.values() {
-            if full(&t.identity) && same_content(file, &t.identity).unwrap_or(false) {
-                answer = CopyCheck::Wait;
-            }
+        if self.files.values().any(|t| starts_like(&t.identity)) {
+            answer = CopyCheck::Wait;
         }
         if answer != CopyCheck::No {
-            return Ok(answer);
+            return answer;
         }
         // After a restart: content the previous run followed (and checkpointed) under an inode
         // that no longer holds it was truncated, and this is its copy.
         for p in self.checkpoints.previous_unclaimed(&self.settings.flow_id) {
-            if full(&p.identity)
-                && same_content(file, &p.identity).unwrap_or(false)
-                && !still_holds(&p)
-            {
-                return Ok(if size >= p.offset {
+            if starts_like(&p.identity) && !still_holds(&p) {
+                return if size >= p.offset {
                     CopyCheck::OfPrevious(p)
                 } else {
                     CopyCheck::Wait
-                });
+                };
             }
         }
-        Ok(answer)
+        CopyCheck::No
     }
 
     /// Reads every tracked file up to its current end; None when the output closed.
