@@ -51,11 +51,11 @@ pub trait Destination: Send + Sync + 'static {
 /// Record bytes one flow may have in flight: four requests of 500 JSON records of ~500 bytes,
 /// eight of 500 log lines. Each request in flight costs several times its body in process
 /// memory (TLS and HTTP buffers, allocator slack; measured on the bench: 2 MiB gave a 33 MiB
-/// peak with CSVTOJSON, 1 MiB 23 MiB, at the same throughput).
+/// peak with CSVTOJSON, 1 MiB 27 MiB, at the same throughput).
 pub const FLOW_IN_FLIGHT_BYTES: usize = 1024 * 1024;
 
 /// Requests one flow may have in flight at most, whatever `maxSendingThreads` allows: each one
-/// holds a connection with its TLS and HTTP buffers (measured: ~0.4 MiB of process memory per
+/// holds a connection with its TLS and HTTP buffers (measured: ~0.5 MiB of process memory per
 /// extra request in flight), and 8 already carry 15 MB/s of 500-line requests at a 30 ms round
 /// trip, far above what a shard takes (1 MB/s); more only paid memory on the bench.
 pub const FLOW_MAX_REQUESTS: usize = 8;
@@ -253,12 +253,12 @@ impl<D: Destination> Sink<D> {
                 Some(done) = state.flights.join_next_with_id(), if !state.flights.is_empty() => {
                     match done {
                         Ok((id, result)) => {
-                            let records = state.in_flight.remove(&id).unwrap_or_default();
+                            let records = state.sending.remove(&id).unwrap_or_default();
                             self.settle(Flight { records, result }, &mut state);
                         }
                         Err(e) => {
                             // Its records were not sent, as far as anyone knows: send them again.
-                            let records = state.in_flight.remove(&e.id()).unwrap_or_default();
+                            let records = state.sending.remove(&e.id()).unwrap_or_default();
                             if !e.is_cancelled() {
                                 tracing::error!(
                                     "{}: a send task failed ({e}); its {} records are sent again",
@@ -313,7 +313,7 @@ impl<D: Destination> Sink<D> {
             drop(permit);
             result
         });
-        state.in_flight.insert(task.id(), records);
+        state.sending.insert(task.id(), records);
     }
 
     /// Handles a finished request: acks the stored entries, queues the rejected ones for retry.
@@ -396,7 +396,7 @@ struct SendLoop {
     retry: VecDeque<Record>,
     flights: JoinSet<Result<EntryResults, SendError>>,
     /// The records of each request in flight, by its task.
-    in_flight: HashMap<tokio::task::Id, Vec<Record>>,
+    sending: HashMap<tokio::task::Id, Vec<Record>>,
     backoff: Backoff,
     /// No request leaves before this (backoff after failures).
     send_after: Instant,
@@ -415,7 +415,7 @@ impl SendLoop {
             sealed: VecDeque::new(),
             retry: VecDeque::new(),
             flights: JoinSet::new(),
-            in_flight: HashMap::new(),
+            sending: HashMap::new(),
             backoff: Backoff::new(settings.retry_initial, settings.retry_max),
             send_after: Instant::now(),
             input_open: true,
