@@ -31,6 +31,8 @@ struct Tracked {
     watermark: Watermark,
     /// Set when the file is gone: the entry is dropped once the watermark reaches this offset.
     forget_at: Option<u64>,
+    /// Its footer was seen.
+    finished: bool,
 }
 
 #[derive(Debug, Default)]
@@ -173,6 +175,7 @@ impl Checkpoints {
                 path: path.to_owned(),
                 watermark: Watermark::new(offset),
                 forget_at: None,
+                finished: false,
             },
         );
         s.dirty = true;
@@ -188,6 +191,17 @@ impl Checkpoints {
             if t.identity != *identity || t.path != path {
                 t.identity = identity.clone();
                 t.path = path.to_owned();
+                s.dirty = true;
+            }
+        }
+    }
+
+    /// Records that a tracked file's footer was seen, so that a restart does not read on.
+    pub fn mark_finished(&self, fid: TrackedFileId) {
+        let mut s = self.lock();
+        if let Some(t) = s.files.get_mut(&fid) {
+            if !t.finished {
+                t.finished = true;
                 s.dirty = true;
             }
         }
@@ -318,6 +332,7 @@ impl Checkpoints {
                     path: t.path.clone(),
                     offset: t.watermark.committed(),
                     last_seen_millis: now,
+                    finished: t.finished,
                 });
         }
         for f in out.flows.values_mut() {
@@ -494,6 +509,7 @@ mod tests {
                     path: "/x/old.log".into(),
                     offset: 5,
                     last_seen_millis: now_millis() - 8 * 86_400_000,
+                    finished: false,
                 }],
             },
         );

@@ -51,6 +51,9 @@ pub struct StoredFile {
     /// Unix time (ms) at which the file was last seen by a running agent.
     #[serde(rename = "lastSeenMillis")]
     pub last_seen_millis: u64,
+    /// Its `fileFooterPattern` line was seen: nothing more of it is sent, after a restart too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finished: bool,
 }
 
 /// The persisted state of one flow.
@@ -155,6 +158,7 @@ mod tests {
                     path: "/var/log/a.log".into(),
                     offset: 1234,
                     last_seen_millis: 99,
+                    finished: false,
                 }],
             },
         );

@@ -102,6 +102,11 @@ impl RecordReader {
         self.splitter.finished()
     }
 
+    /// The footer was seen by an earlier run: nothing more of this input is read.
+    pub fn finish(&mut self) {
+        self.splitter.finish();
+    }
+
     /// Offset of the next byte to read.
     pub fn read_offset(&self) -> u64 {
         self.framer.read_offset()

@@ -121,6 +121,11 @@ impl Splitter {
         self.finished
     }
 
+    /// The footer was seen before (by an earlier run): nothing more is a record.
+    pub fn finish(&mut self) {
+        self.finished = true;
+    }
+
     /// True while a multi-line or joined record is held back.
     pub fn holding(&self) -> bool {
         self.pending_end > self.pending_start

@@ -77,6 +77,8 @@ struct TrackedFile {
     file: File,
     identity: FileIdentity,
     reader: RecordReader,
+    /// The checkpoint knows that the footer was seen.
+    footer_recorded: bool,
     /// No longer listed under a matching name (deleted or renamed away).
     gone: bool,
     last_growth: Instant,
@@ -349,6 +351,7 @@ impl Tailer {
         let flow = self.settings.flow_id.clone();
         let identity = identify(&file, id, size)?;
         let mut copy_of = None;
+        let mut footer_seen = false;
         let (offset, why) = if let Some(prev) = self
             .checkpoints
             .previous_of(&flow, id.dev, id.ino)
@@ -356,6 +359,7 @@ impl Tailer {
             .find(|p| same_content(&file, &p.identity).unwrap_or(false))
         {
             self.checkpoints.claim_previous(&flow, &prev);
+            footer_seen = prev.finished && size >= prev.offset;
             if size >= prev.offset {
                 (prev.offset, "resuming from checkpoint")
             } else {
@@ -409,6 +413,11 @@ impl Tailer {
                 .checkpoints
                 .track(&flow, identity.clone(), path, offset),
         };
+        let mut reader = RecordReader::new(self.settings.split.clone(), offset);
+        if footer_seen {
+            reader.finish();
+            self.checkpoints.mark_finished(fid);
+        }
         tracing::info!(
             "{flow}: tailing {} at offset {offset} ({why})",
             path.display()
@@ -420,7 +429,8 @@ impl Tailer {
                 path: path.to_owned(),
                 file,
                 identity,
-                reader: RecordReader::new(self.settings.split.clone(), offset),
+                reader,
+                footer_recorded: footer_seen,
                 gone: false,
                 last_growth: Instant::now(),
             },
@@ -510,6 +520,10 @@ impl Tailer {
             return Ok(false);
         };
         let progressed = t.read_chunks(size, &self.settings, &self.stop, &self.stats, out)?;
+        if t.reader.finished() && !t.footer_recorded {
+            self.checkpoints.mark_finished(t.fid);
+            t.footer_recorded = true;
+        }
         t.flush_held(t.gone && !progressed, &self.stats, out)?;
         if t.grow_fingerprint(id, size) {
             self.checkpoints.update(t.fid, &t.identity, &t.path);
@@ -545,6 +559,7 @@ impl Tailer {
             .checkpoints
             .track(&self.settings.flow_id, t.identity.clone(), &t.path, 0);
         t.reader = RecordReader::new(self.settings.split.clone(), 0);
+        t.footer_recorded = false;
         Ok(())
     }
 

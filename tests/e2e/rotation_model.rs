@@ -71,7 +71,7 @@ impl TailOutput for Collect {
 const COPY_WAIT_IN_TESTS: Duration = Duration::from_millis(150);
 
 fn tailer(dir: &Path, glob: &str, cp: &Arc<Checkpoints>) -> Tailer {
-    tailer_with(dir, glob, cp, None)
+    tailer_with(dir, glob, cp, None, None)
 }
 
 /// A tailer whose records start at lines matching `multi_line_start` when given.
@@ -80,6 +80,7 @@ fn tailer_with(
     glob: &str,
     cp: &Arc<Checkpoints>,
     multi_line_start: Option<&str>,
+    footer: Option<&str>,
 ) -> Tailer {
     let settings = TailSettings {
         flow_id: format!("kinesis:s:{}/{glob}", dir.display()),
@@ -91,7 +92,7 @@ fn tailer_with(
                 .map(|p| Arc::new(kinetail::java::regex::looking_at(p).unwrap())),
             // Long enough that a held record is only emitted by what follows it.
             multi_line_quiet: Duration::from_secs(600),
-            footer: None,
+            footer: footer.map(|p| Arc::new(kinetail::java::regex::full_match(p, true).unwrap())),
             max_record: 1 << 20,
             aggregate_bytes: 0,
         },
@@ -408,7 +409,7 @@ fn a_held_multi_line_record_survives_copytruncate() {
         } else {
             "app.log"
         };
-        let mut t = tailer_with(dir, glob, &f.cp, Some("START"));
+        let mut t = tailer_with(dir, glob, &f.cp, Some("START"), None);
         let mut out = f.collect();
         let live = dir.join("app.log");
         let record = |i: usize| {
@@ -557,4 +558,28 @@ fn a_briefly_missing_directory_does_not_resend_its_files() {
         let n = out.lines.iter().filter(|l| *l == line).count();
         assert_eq!(n, 1, "{} arrived {n} times", line.trim_end());
     }
+}
+
+/// After its `fileFooterPattern` line nothing more of a file is sent, also after a restart.
+#[test]
+fn the_footer_still_ends_the_file_after_a_restart() {
+    let f = Fixture::new();
+    let dir = &f.dir;
+    let mut t = tailer_with(dir, "*.log", &f.cp, None, Some("END OF REPORT"));
+    let mut out = f.collect();
+    let path = dir.join("report.log");
+    std::fs::write(&path, "row 1\nrow 2\nEND OF REPORT\nafter 1\n").unwrap();
+    drain(&mut t, &mut out, Duration::ZERO);
+    f.cp.persist(true).unwrap();
+    drop(t);
+    let cp = Checkpoints::open(&f.cp_path, 7).unwrap();
+    let mut t = tailer_with(dir, "*.log", &cp, None, Some("END OF REPORT"));
+    out.cp = cp.clone();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    file.write_all(b"after 2\n").unwrap();
+    drain(&mut t, &mut out, Duration::ZERO);
+    assert_eq!(out.lines, vec!["row 1\n", "row 2\n"]);
 }
