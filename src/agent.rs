@@ -57,6 +57,21 @@ fn firehose_settings(c: &AgentConfig) -> AwsSettings {
     }
 }
 
+/// The client of one service, made at its first flow and shared by the others (one
+/// credentials cache entry per service).
+async fn data_plane(
+    slot: &mut Option<(AwsConfig, DataPlane)>,
+    settings: &AwsSettings,
+) -> Result<(AwsConfig, DataPlane), AgentError> {
+    if let Some(made) = slot {
+        return Ok(made.clone());
+    }
+    let config = load_config(settings).await?;
+    let plane = DataPlane::new(&config)?;
+    *slot = Some((config.clone(), plane.clone()));
+    Ok((config, plane))
+}
+
 /// What every client shares: credentials, timeouts, User-Agent.
 fn client_settings(c: &AgentConfig) -> AwsSettings {
     AwsSettings {
@@ -168,15 +183,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         );
         let handle = match &flow.destination {
             Destination::KinesisStream(stream) => {
-                let (sdk, plane) = match kinesis.clone() {
-                    Some(c) => c,
-                    None => {
-                        let c = load_config(&kinesis_settings(&config)).await?;
-                        let plane = DataPlane::new(&c)?;
-                        kinesis = Some((c.clone(), plane.clone()));
-                        (c, plane)
-                    }
-                };
+                let (sdk, plane) = data_plane(&mut kinesis, &kinesis_settings(&config)).await?;
                 let dest = Arc::new(KinesisStream::new(&sdk, &plane, stream).await?);
                 start_flow(
                     flow,
@@ -187,15 +194,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
                 )?
             }
             Destination::DeliveryStream(name) => {
-                let (cfg, plane) = match firehose.clone() {
-                    Some(c) => c,
-                    None => {
-                        let c = load_config(&firehose_settings(&config)).await?;
-                        let plane = DataPlane::new(&c)?;
-                        firehose = Some((c.clone(), plane.clone()));
-                        (c, plane)
-                    }
-                };
+                let (cfg, plane) = data_plane(&mut firehose, &firehose_settings(&config)).await?;
                 let dest = Arc::new(DeliveryStream::new(&cfg, &plane, name).await?);
                 start_flow(
                     flow,

@@ -114,11 +114,6 @@ impl Checkpoints {
         }
     }
 
-    /// Finds the previous run's checkpoint of a file by device and inode.
-    pub fn previous(&self, flow: &str, dev: u64, ino: u64) -> Option<StoredFile> {
-        self.previous_of(flow, dev, ino).into_iter().next()
-    }
-
     /// Every checkpoint the previous run left for this device and inode: the file's own, and
     /// possibly one of the content it had before it was truncated (kept for its copy).
     pub fn previous_of(&self, flow: &str, dev: u64, ino: u64) -> Vec<StoredFile> {
@@ -248,13 +243,6 @@ impl Checkpoints {
             s.dirty = true;
             drop(s);
             self.wake.notify_one();
-        }
-    }
-    /// Stops tracking a file right away (it was truncated and is tracked anew, under another handle).
-    pub fn retire(&self, fid: TrackedFileId) {
-        let mut s = self.lock();
-        if s.files.remove(&fid).is_some() {
-            s.dirty = true;
         }
     }
 
@@ -397,6 +385,11 @@ impl Checkpoints {
 mod tests {
     use super::*;
 
+    /// The previous run's first checkpoint of a file by device and inode.
+    fn previous(cp: &Checkpoints, flow: &str, dev: u64, ino: u64) -> Option<StoredFile> {
+        cp.previous_of(flow, dev, ino).into_iter().next()
+    }
+
     fn ident(ino: u64) -> FileIdentity {
         FileIdentity {
             dev: 1,
@@ -418,13 +411,13 @@ mod tests {
         cp.persist(false).unwrap();
         let again = Checkpoints::open(&path, 7).unwrap();
         assert!(again.flow_started_before("f"));
-        assert_eq!(again.previous("f", 1, 9).unwrap().offset, 0);
+        assert_eq!(previous(&again, "f", 1, 9).unwrap().offset, 0);
         cp.ack(fid, 0, 10);
         cp.persist(false).unwrap();
         let again = Checkpoints::open(&path, 7).unwrap();
-        assert_eq!(again.previous("f", 1, 9).unwrap().offset, 20);
-        assert!(again.previous("f", 1, 10).is_none());
-        assert!(again.previous("g", 1, 9).is_none());
+        assert_eq!(previous(&again, "f", 1, 9).unwrap().offset, 20);
+        assert!(previous(&again, "f", 1, 10).is_none());
+        assert!(previous(&again, "g", 1, 9).is_none());
     }
 
     #[test]
@@ -440,7 +433,7 @@ mod tests {
         assert_eq!(cp.committed(fid), None);
         cp.persist(true).unwrap();
         let again = Checkpoints::open(&path, 7).unwrap();
-        assert!(again.previous("f", 1, 9).is_none());
+        assert!(previous(&again, "f", 1, 9).is_none());
     }
 
     #[test]
@@ -515,16 +508,16 @@ mod tests {
         );
         store::write(&path, &st).unwrap();
         let cp = Checkpoints::open(&path, 7).unwrap();
-        assert!(cp.previous("f", 1, 3).is_none());
+        assert!(previous(&cp, "f", 1, 3).is_none());
         assert!(cp.flow_started_before("f"));
     }
 
     #[test]
-    fn retired_handle_ignores_late_acks() {
+    fn late_acks_of_a_truncated_content_do_not_move_its_new_handle() {
         let dir = tempfile::tempdir().unwrap();
         let cp = Checkpoints::open(&dir.path().join("cp"), 7).unwrap();
         let old = cp.track("f", ident(9), Path::new("/x/a.log"), 0);
-        cp.retire(old);
+        cp.forget_when_done(old, 100);
         let new = cp.track("f", ident(9), Path::new("/x/a.log"), 0);
         cp.ack(old, 0, 100);
         assert_eq!(cp.committed(new), Some(0));
