@@ -3,7 +3,7 @@
 pub mod store;
 pub mod watermark;
 
-pub use store::{FileIdentity, StoreError, StoredFile};
+pub use store::{BytesBefore, FileIdentity, StoreError, StoredFile};
 pub use watermark::Watermark;
 
 use std::collections::HashMap;
@@ -33,6 +33,8 @@ struct Tracked {
     forget_at: Option<u64>,
     /// Its footer was seen.
     finished: bool,
+    /// The bytes before an acknowledged offset, as the tailer last read them.
+    before: Option<BytesBefore>,
 }
 
 #[derive(Debug, Default)]
@@ -171,6 +173,7 @@ impl Checkpoints {
                 watermark: Watermark::new(offset),
                 forget_at: None,
                 finished: false,
+                before: None,
             },
         );
         s.dirty = true;
@@ -186,6 +189,17 @@ impl Checkpoints {
             if t.identity != *identity || t.path != path {
                 t.identity = identity.clone();
                 t.path = path.to_owned();
+                s.dirty = true;
+            }
+        }
+    }
+
+    /// Records the bytes before an acknowledged offset of a tracked file (see [`BytesBefore`]).
+    pub fn set_before(&self, fid: TrackedFileId, before: BytesBefore) {
+        let mut s = self.lock();
+        if let Some(t) = s.files.get_mut(&fid) {
+            if t.before.as_ref() != Some(&before) {
+                t.before = Some(before);
                 s.dirty = true;
             }
         }
@@ -321,6 +335,7 @@ impl Checkpoints {
                     offset: t.watermark.committed(),
                     last_seen_millis: now,
                     finished: t.finished,
+                    before: t.before.clone(),
                 });
         }
         for f in out.flows.values_mut() {
@@ -421,6 +436,26 @@ mod tests {
     }
 
     #[test]
+    fn the_bytes_before_the_offset_are_persisted_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp");
+        let cp = Checkpoints::open(&path, 7).unwrap();
+        let fid = cp.track("f", ident(9), Path::new("/x/a.log"), 0);
+        cp.ack(fid, 0, 300);
+        cp.persist(false).unwrap();
+        let before = BytesBefore {
+            offset: 300,
+            len: 256,
+            md5: "00ff".into(),
+        };
+        cp.set_before(fid, before.clone());
+        cp.persist(false).unwrap();
+        let again = Checkpoints::open(&path, 7).unwrap();
+        let entry = previous(&again, "f", 1, 9).unwrap();
+        assert_eq!((entry.offset, entry.before), (300, Some(before)));
+    }
+
+    #[test]
     fn forgotten_file_leaves_once_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cp");
@@ -503,6 +538,7 @@ mod tests {
                     offset: 5,
                     last_seen_millis: now_millis() - 8 * 86_400_000,
                     finished: false,
+                    before: None,
                 }],
             },
         );

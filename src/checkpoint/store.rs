@@ -38,6 +38,19 @@ pub struct FileIdentity {
     pub fingerprint: String,
 }
 
+/// A digest of the bytes just before an offset: whether a file still holds, up to there, the
+/// content a checkpoint was taken on (its first bytes alone cannot tell two exports that share
+/// a long header, on an inode reused after a delete or rewritten in place).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BytesBefore {
+    /// The offset the digested bytes end at (at most the checkpoint's offset).
+    pub offset: u64,
+    /// How many bytes before `offset` the digest covers.
+    pub len: u32,
+    /// Hex MD5 of `[offset - len, offset)`.
+    pub md5: String,
+}
+
 /// One file's persisted position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredFile {
@@ -54,6 +67,9 @@ pub struct StoredFile {
     /// Its `fileFooterPattern` line was seen: nothing more of it is sent, after a restart too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub finished: bool,
+    /// The bytes before (about) the offset, checked before resuming after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<BytesBefore>,
 }
 
 /// The persisted state of one flow.
@@ -159,6 +175,7 @@ mod tests {
                     offset: 1234,
                     last_seen_millis: 99,
                     finished: false,
+                    before: None,
                 }],
             },
         );

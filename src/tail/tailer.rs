@@ -2,10 +2,10 @@
 //! and deletion, reads new bytes and frames them into records.
 
 use super::discover::{DirWatch, FilePattern, Waker};
-use super::identity::{identify, same_content, DevIno, FINGERPRINT_MAX};
+use super::identity::{bytes_before, identify, same_before, same_content, DevIno, FINGERPRINT_MAX};
 use super::records::RecordReader;
 use super::splitter::{Span, SplitSettings};
-use crate::checkpoint::{Checkpoints, FileIdentity, TrackedFileId};
+use crate::checkpoint::{BytesBefore, Checkpoints, FileIdentity, TrackedFileId};
 use crate::log_limit::KeyedLogLimiter;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -82,6 +82,8 @@ struct TrackedFile {
     /// No longer listed under a matching name (deleted or renamed away).
     gone: bool,
     last_growth: Instant,
+    /// The acknowledged offset the checkpoint's [`BytesBefore`] was last taken at.
+    before_at: u64,
 }
 
 /// A file that was truncated in place: a copy of its old content may show up (copytruncate).
@@ -126,6 +128,9 @@ enum CopyCheck {
 }
 
 const WARN_EVERY: Duration = Duration::from_secs(60);
+/// How often, while files keep growing, the bytes before their acknowledged offsets are taken
+/// (when idle, at every pause): what a kill leaves is at most this old.
+const BEFORE_EVERY: Duration = Duration::from_secs(1);
 /// How long the files of a directory that went missing are kept, in case it comes back.
 const MISSING_DIR_KEPT: Duration = Duration::from_secs(300);
 /// How long a truncated file's old content is remembered as the source of a copy to come.
@@ -191,6 +196,7 @@ impl Tailer {
     pub fn run(mut self, out: &mut dyn TailOutput) {
         self.start();
         let mut last_rescan = Instant::now();
+        let mut last_before = Instant::now();
         loop {
             if self.stopped() {
                 break;
@@ -205,6 +211,10 @@ impl Tailer {
             let mut rescan = last_rescan.elapsed() >= self.settings.refresh_interval
                 // A file waiting to be told from a copy is looked at again soon.
                 || (!self.deferred.is_empty() && last_rescan.elapsed() >= DEFERRED_LOOK);
+            if !progressed || last_before.elapsed() >= BEFORE_EVERY {
+                self.refresh_before();
+                last_before = Instant::now();
+            }
             if !progressed {
                 self.update_behind();
                 if self.watch.active() {
@@ -239,6 +249,25 @@ impl Tailer {
             }
         }
         self.update_behind();
+        self.refresh_before();
+    }
+
+    /// Takes, for each file whose acknowledged offset moved, the digest of the bytes before it:
+    /// a restart resumes only a file that still holds them.
+    fn refresh_before(&mut self) {
+        for t in self.files.values_mut() {
+            let Some(acked) = self.checkpoints.committed(t.fid) else {
+                continue;
+            };
+            if acked == t.before_at {
+                continue;
+            }
+            t.before_at = acked;
+            // A read error is the read path's to report; the previous digest stays.
+            if let Ok(Some(before)) = bytes_before(&t.file, acked) {
+                self.checkpoints.set_before(t.fid, before);
+            }
+        }
     }
 
     fn update_behind(&self) {
@@ -359,16 +388,35 @@ impl Tailer {
             .find(|p| same_content(&file, &p.identity).unwrap_or(false))
         {
             self.checkpoints.claim_previous(&flow, &prev);
-            footer_seen = prev.finished && size >= prev.offset;
-            if size >= prev.offset {
-                (prev.offset, "resuming from checkpoint")
-            } else {
+            let same_before = |b: &BytesBefore| same_before(&file, b).unwrap_or(false);
+            if size < prev.offset {
                 (0, "truncated since its checkpoint; reading from the start")
+            } else if !prev.before.as_ref().is_none_or(same_before) {
+                (
+                    0,
+                    "starts like its checkpoint's content but differs before its offset \
+                     (rewritten, or a reused inode); reading from the start",
+                )
+            } else {
+                footer_seen = prev.finished;
+                (prev.offset, "resuming from checkpoint")
             }
         } else if let Some((off, why)) = match self.copied_from(&identity, size) {
             CopyCheck::Of(off, fid) => {
                 copy_of = Some(fid);
                 Some((off, "a copy of a truncated file; resuming at its offset"))
+            }
+            CopyCheck::OfPrevious(entry)
+                if entry
+                    .before
+                    .as_ref()
+                    .is_some_and(|b| !same_before(&file, b).unwrap_or(false)) =>
+            {
+                Some((
+                    0,
+                    "starts like a file the previous run followed but differs before its \
+                     checkpoint; a new file",
+                ))
             }
             CopyCheck::OfPrevious(entry) => {
                 self.checkpoints.claim_previous(&flow, &entry);
@@ -433,6 +481,7 @@ impl Tailer {
                 footer_recorded: footer_seen,
                 gone: false,
                 last_growth: Instant::now(),
+                before_at: 0,
             },
         );
         Ok(())
@@ -560,6 +609,7 @@ impl Tailer {
             .track(&self.settings.flow_id, t.identity.clone(), &t.path, 0);
         t.reader = RecordReader::new(self.settings.split.clone(), 0);
         t.footer_recorded = false;
+        t.before_at = 0;
         Ok(())
     }
 

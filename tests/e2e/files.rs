@@ -1,5 +1,6 @@
 //! End to end: several files under one glob, one growing while the agent runs, one appearing
-//! later, a partial last line held until completed; `initialPosition` END_OF_FILE.
+//! later, a partial last line held until completed; `initialPosition` END_OF_FILE; other content
+//! on the same inode with the same first KiB read from the start after a restart.
 
 use crate::common::*;
 use std::collections::HashMap;
@@ -207,4 +208,65 @@ async fn more_files_than_the_default_descriptor_limit_are_all_followed() {
     for i in 0..files {
         assert_eq!(got.get(&format!("file {i} line\n")), Some(&1), "file {i}");
     }
+}
+
+/// Two exports that share a header longer than the fingerprint (1 KiB) and the same inode: the
+/// second must not be resumed at the first one's offset. `cat new > app.log` while the agent is
+/// stopped keeps the inode, as an inode reused after a delete would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_content_on_the_same_inode_with_the_same_head_is_read_from_the_start() {
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "reuse", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let path = logs.join("export.log");
+    let header: String = (0..100)
+        .map(|i| format!("column_{i:02}_name,"))
+        .collect::<String>()
+        + "end\n";
+    assert!(header.len() > 1500);
+    std::fs::write(&path, header.clone() + &lines("first", 0, 2000)).unwrap();
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "reuse", "START_OF_FILE"),
+        serde_json::json!({}),
+    );
+    let agent = Agent::start(&config, &dir.path().join("agent.log"));
+    let mut reader = StreamReader::new(&c, "reuse").await;
+    assert_eq!(
+        reader.wait_for(2001, Duration::from_secs(30)).await,
+        2001,
+        "{}",
+        agent.log_text()
+    );
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+    std::fs::write(&path, header.clone() + &lines("second", 0, 3000)).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()),
+        inode
+    );
+    let agent = Agent::start(&config, &dir.path().join("agent.log"));
+    reader.wait_for(5002, Duration::from_secs(30)).await;
+    agent.signal(libc::SIGTERM);
+    let log = agent.log_text();
+    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    reader.settle(Duration::from_millis(600)).await;
+    let got = counts(&reader.records);
+    let missing: Vec<usize> = (0..3000)
+        .filter(|i| !got.contains_key(&format!("second-{i:06} some log text\n")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} rows of the second export never arrived (first: {:?}); log:\n{log}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_eq!(got.get(&header), Some(&2));
+    assert_eq!(reader.records.len(), 5002);
 }
