@@ -311,6 +311,7 @@ pub fn start_flow<D: crate::sink::Destination>(
         tail_stats.clone(),
     );
     let waker = tailer.waker();
+    let stopped = stop.clone();
     let mut producer = Producer {
         chain,
         converted: Vec::new(),
@@ -329,7 +330,9 @@ pub fn start_flow<D: crate::sink::Destination>(
     let tail_thread = std::thread::Builder::new()
         .name(format!("tail-{}", short_name(&flow.id)))
         .spawn(move || {
-            producer.chain.wait_ready(CONVERTER_READY_WAIT);
+            producer
+                .chain
+                .wait_ready(CONVERTER_READY_WAIT, &|| stopped.load(Ordering::Relaxed));
             tailer.run(&mut producer);
             producer.flush();
         })

@@ -157,7 +157,7 @@ pub fn preview(
         Chain::new(&flow.data_processing_options)?
     };
     // As `run` does before the first record, so that records show what would be sent.
-    chain.wait_ready(crate::pipeline::CONVERTER_READY_WAIT);
+    chain.wait_ready(crate::pipeline::CONVERTER_READY_WAIT, &|| false);
     let mut p = Printer {
         out,
         chain,

@@ -386,8 +386,11 @@ impl Checkpoints {
                         tracing::error!("cannot write checkpoints (will retry): {e}");
                         last_error_log = Some(std::time::Instant::now());
                     }
-                    // Retry soon without spinning.
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    // Retry soon without spinning, but not at the cost of a prompt stop.
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => return,
+                    }
                     self.wake.notify_one();
                 }
                 Err(e) => tracing::error!("checkpoint writer task failed: {e}"),
@@ -433,6 +436,29 @@ mod tests {
         assert_eq!(previous(&again, "f", 1, 9).unwrap().offset, 20);
         assert!(previous(&again, "f", 1, 10).is_none());
         assert!(previous(&again, "g", 1, 9).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_write_does_not_hold_up_the_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let cp = Checkpoints::open(&dir.path().join("not-a-dir/cp"), 7).unwrap();
+        // Its directory becomes a regular file: every write fails.
+        std::fs::write(dir.path().join("not-a-dir"), "").unwrap();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let writer = tokio::spawn(cp.clone().run_writer(stop_rx));
+        let fid = cp.track("f", ident(9), Path::new("/x/a.log"), 0);
+        cp.ack(fid, 0, 10);
+        // The write fails after the group-commit delay; the writer then waits to retry.
+        tokio::time::sleep(GROUP_COMMIT_DELAY * 3).await;
+        assert_eq!(cp.writes(), 0);
+        let stopped_at = tokio::time::Instant::now();
+        stop_tx.send(true).unwrap();
+        writer.await.unwrap();
+        assert!(
+            stopped_at.elapsed() < Duration::from_millis(100),
+            "the writer outlived the stop by {:?}",
+            stopped_at.elapsed()
+        );
     }
 
     #[test]

@@ -313,17 +313,31 @@ fn key_index(key: &str) -> Option<usize> {
     KEYS.iter().position(|k| *k == key)
 }
 
+/// How often a wait for the first fetch looks whether the flow was stopped.
+const STOP_CHECK: Duration = Duration::from_millis(50);
+
 impl Converter for AddEc2Metadata {
     fn name(&self) -> &'static str {
         "ADDEC2METADATA"
     }
 
-    fn wait_ready(&self, timeout: Duration) {
+    fn wait_ready(&self, timeout: Duration, stopped: &dyn Fn() -> bool) {
         // The Java agent fetches in its constructor; waiting here keeps the first records
-        // from going out without metadata when IMDS answers promptly.
-        if !AddEc2Metadata::wait_ready(self, timeout) {
-            tracing::warn!("instance metadata not available after {timeout:?}; records pass unchanged until it is");
+        // from going out without metadata when IMDS answers promptly. The wait is sliced so
+        // that a shutdown meanwhile is not held up by it.
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if AddEc2Metadata::wait_ready(self, left.min(STOP_CHECK)) || stopped() {
+                return;
+            }
+            if left.is_zero() || self.fetch_attempts() > 0 {
+                break;
+            }
         }
+        tracing::warn!(
+            "instance metadata not available after {timeout:?}; records pass unchanged until it is"
+        );
     }
 
     fn convert(&self, input: &[u8], out: &mut Vec<u8>) -> Result<bool, ConvertError> {

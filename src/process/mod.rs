@@ -37,9 +37,10 @@ pub trait Converter: Send + Sync {
     /// cleared; `Ok(false)` means "skip this record".
     fn convert(&self, input: &[u8], out: &mut Vec<u8>) -> Result<bool, ConvertError>;
 
-    /// Waits up to `timeout` for what the converter needs from outside (instance metadata);
-    /// called once per flow before the first record, off the async runtime.
-    fn wait_ready(&self, _timeout: std::time::Duration) {}
+    /// Waits up to `timeout` for what the converter needs from outside (instance metadata),
+    /// less when `stopped` turns true; called once per flow before the first record, off the
+    /// async runtime.
+    fn wait_ready(&self, _timeout: std::time::Duration, _stopped: &dyn Fn() -> bool) {}
 }
 
 /// Why a converter failed on one record (the record is then sent raw).
@@ -160,9 +161,10 @@ impl Chain {
     }
 
     /// Waits (bounded) until every converter has what it needs, e.g. the first instance metadata.
-    pub fn wait_ready(&self, timeout: std::time::Duration) {
+    /// Waits up to `timeout` for every converter's outside data, or until `stopped` is true.
+    pub fn wait_ready(&self, timeout: std::time::Duration, stopped: &dyn Fn() -> bool) {
         for c in &self.converters {
-            c.wait_ready(timeout);
+            c.wait_ready(timeout, stopped);
         }
     }
 

@@ -286,6 +286,36 @@ fn record_path_does_not_wait_for_the_fetch_in_progress() {
 }
 
 #[test]
+fn a_stopped_flow_does_not_wait_for_the_first_fetch() {
+    let rt = runtime();
+    let (_never, gate) = tokio::sync::oneshot::channel();
+    let c = AddEc2Metadata::with_source(
+        Gated(Some(gate)),
+        Duration::from_secs(3600),
+        JsonFormat::Compact,
+        rt.handle(),
+    );
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            stop.store(true, Ordering::Relaxed);
+        });
+        // Without the stop, this waits the whole minute (the fetch never finishes).
+        Converter::wait_ready(&c, Duration::from_secs(60), &|| {
+            stop.load(Ordering::Relaxed)
+        });
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the wait outlived the stop: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(c.fetch_attempts(), 0);
+}
+
+#[test]
 fn ttl_refresh_and_stale_metadata_on_failure() {
     let rt = runtime();
     let calls = Arc::new(AtomicUsize::new(0));
