@@ -84,6 +84,8 @@ struct TrackedFile {
     last_growth: Instant,
     /// The acknowledged offset the checkpoint's [`BytesBefore`] was last taken at.
     before_at: u64,
+    /// Since when every read of it failed.
+    failing_since: Option<Instant>,
 }
 
 /// A file that was truncated in place: a copy of its old content may show up (copytruncate).
@@ -109,6 +111,8 @@ pub struct Tailer {
     /// Since when the pattern's directory is missing while files of it are followed.
     dir_missing_since: Option<Instant>,
     warnings: KeyedLogLimiter<PathBuf>,
+    /// Every read fails with this (see [`Tailer::inject_read_errors`]).
+    read_fault: Option<io::ErrorKind>,
 }
 
 /// What a new file is, compared with the files followed or truncated before it.
@@ -160,7 +164,15 @@ impl Tailer {
             deferred: HashMap::new(),
             dir_missing_since: None,
             warnings: KeyedLogLimiter::new(WARN_EVERY),
+            read_fault: None,
         }
+    }
+
+    /// Makes every read of a followed file fail with `kind` (`None`: reads work again): the
+    /// seam through which tests play a failing disk or a stale NFS handle.
+    #[doc(hidden)]
+    pub fn inject_read_errors(&mut self, kind: Option<io::ErrorKind>) {
+        self.read_fault = kind;
     }
 
     /// A handle that wakes `run` from its wait (used at shutdown).
@@ -482,6 +494,7 @@ impl Tailer {
                 gone: false,
                 last_growth: Instant::now(),
                 before_at: 0,
+                failing_since: None,
             },
         );
         Ok(())
@@ -545,7 +558,26 @@ impl Tailer {
                 Ok(p) => progressed |= p,
                 Err(ReadError::Closed) => return None,
                 Err(ReadError::Io(path, e)) => {
-                    self.warn_rate_limited(&path, format!("error reading {}: {e}", path.display()))
+                    let refresh = self.settings.refresh_interval;
+                    let give_up = self.files.get_mut(&id).is_some_and(|t| {
+                        let since = *t.failing_since.get_or_insert_with(Instant::now);
+                        t.gone && since.elapsed() >= refresh
+                    });
+                    if give_up {
+                        // Nothing else will read it: keeping it would hold its descriptor, the
+                        // disk space of a deleted file and its checkpoint entry for good.
+                        tracing::warn!(
+                            "{}: {} is gone and cannot be read ({e}); no longer following it",
+                            self.settings.flow_id,
+                            path.display()
+                        );
+                        self.stop_tracking_gone(id);
+                    } else {
+                        self.warn_rate_limited(
+                            &path,
+                            format!("error reading {}: {e}", path.display()),
+                        )
+                    }
                 }
             }
         }
@@ -558,6 +590,9 @@ impl Tailer {
         let Some(t) = self.files.get_mut(&id) else {
             return Ok(false);
         };
+        if let Some(kind) = self.read_fault {
+            return Err(t.io_err(kind.into()));
+        }
         let size = t.file.metadata().map_err(|e| t.io_err(e))?.len();
         if let Some(how) = t.truncation(size).map_err(|e| t.io_err(e))? {
             // A record held for more lines is complete: nothing follows it in the old content,
@@ -569,6 +604,7 @@ impl Tailer {
             return Ok(false);
         };
         let progressed = t.read_chunks(size, &self.settings, &self.stop, &self.stats, out)?;
+        t.failing_since = None;
         if t.reader.finished() && !t.footer_recorded {
             self.checkpoints.mark_finished(t.fid);
             t.footer_recorded = true;

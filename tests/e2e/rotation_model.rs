@@ -583,3 +583,44 @@ fn the_footer_still_ends_the_file_after_a_restart() {
     drain(&mut t, &mut out, Duration::ZERO);
     assert_eq!(out.lines, vec!["row 1\n", "row 2\n"]);
 }
+
+/// A followed file that is gone (deleted) and can no longer be read (EIO, a stale NFS handle)
+/// is let go: its descriptor, and so the deleted file's disk space, and its checkpoint entry.
+#[test]
+fn a_gone_file_that_cannot_be_read_is_let_go() {
+    let f = Fixture::new();
+    let dir = &f.dir;
+    let mut t = tailer(dir, "*.log", &f.cp);
+    let mut out = f.collect();
+    let path = dir.join("app.log");
+    std::fs::write(&path, "one\ntwo\n").unwrap();
+    std::fs::write(dir.join("other.log"), "three\n").unwrap();
+    drain(&mut t, &mut out, Duration::ZERO);
+    assert_eq!(out.lines.len(), 3);
+    let descriptors_on = |p: &Path| {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with(&*p.to_string_lossy()))
+            .count()
+    };
+    assert_eq!(descriptors_on(&path), 1);
+    std::fs::remove_file(&path).unwrap();
+    t.inject_read_errors(Some(std::io::ErrorKind::Other));
+    drain(&mut t, &mut out, Duration::from_millis(20));
+    assert_eq!(descriptors_on(&path), 0, "the deleted file is still open");
+    f.cp.persist(true).unwrap();
+    let stored = kinetail::checkpoint::store::read(&f.cp_path).unwrap();
+    let paths: Vec<&Path> = stored
+        .flows
+        .values()
+        .flat_map(|fl| fl.files.iter().map(|s| s.path.as_path()))
+        .collect();
+    assert_eq!(paths, [dir.join("other.log").as_path()]);
+    // A file still listed is kept however its reads fail, and read again once they work.
+    std::fs::write(dir.join("other.log"), "three\nfour\n").unwrap();
+    drain(&mut t, &mut out, Duration::from_millis(20));
+    t.inject_read_errors(None);
+    drain(&mut t, &mut out, Duration::ZERO);
+    assert_eq!(out.lines.last().map(String::as_str), Some("four\n"));
+}
