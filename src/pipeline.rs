@@ -84,6 +84,11 @@ struct Producer {
     /// per record; the records sent are slices of it.
     arena: Vec<u8>,
     pending: Vec<Pending>,
+    /// Ranges of the chunk's skipped records (back-to-back ones merged): acknowledged once the
+    /// chunk is queued, so that skipping is held back by a stalled sink as sending is.
+    skipped: Vec<AckToken>,
+    /// How many records the chunk's skipped ranges cover.
+    skipped_records: usize,
     tx: mpsc::Sender<Vec<Record>>,
     acks: Arc<Checkpoints>,
     counters: Arc<FlowCounters>,
@@ -94,6 +99,33 @@ struct Producer {
 }
 
 impl Producer {
+    /// The producer of `flow`, converting with `chain` and queueing chunks into `tx`.
+    fn new(
+        chain: Chain,
+        flow: &FlowConfig,
+        tx: mpsc::Sender<Vec<Record>>,
+        acks: Arc<Checkpoints>,
+        counters: Arc<FlowCounters>,
+    ) -> Producer {
+        Producer {
+            chain,
+            converted: Vec::new(),
+            partition_keys: (!flow.is_firehose()).then_some(flow.partition_key_option),
+            max_record_size: flow.max_record_size_bytes as usize,
+            terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
+            arena: Vec::new(),
+            pending: Vec::with_capacity(CHUNK_RECORDS),
+            skipped: Vec::new(),
+            skipped_records: 0,
+            tx,
+            acks,
+            counters,
+            flow_id: flow.id.clone(),
+            warnings: LogLimiter::new(Duration::from_secs(10)),
+            key_scratch: Vec::with_capacity(32),
+        }
+    }
+
     fn warn_rate_limited(&mut self, msg: impl FnOnce() -> String) {
         if let Some(suppressed) = self.warnings.due() {
             let more = if suppressed > 0 {
@@ -103,6 +135,24 @@ impl Producer {
             };
             tracing::warn!("{}: {}{more}", self.flow_id, msg());
         }
+    }
+
+    /// A record not to be sent: counted in the chunk, acknowledged when the chunk is queued.
+    fn skip(&mut self, ack: AckToken) {
+        match self.skipped.last_mut() {
+            Some(last) if last.fid == ack.fid && last.end == ack.start => last.end = ack.end,
+            _ => self.skipped.push(ack),
+        }
+        self.skipped_records += 1;
+        if self.pending.len() + self.skipped_records >= CHUNK_RECORDS {
+            self.flush();
+        }
+    }
+
+    fn release_skipped(&mut self) {
+        AckSink::ack_many(&*self.acks, &self.skipped);
+        self.skipped.clear();
+        self.skipped_records = 0;
     }
 }
 
@@ -118,7 +168,7 @@ impl TailOutput for Producer {
             }
             Outcome::Skipped(_) => {
                 FlowCounters::add(&self.counters.records_skipped, 1);
-                AckSink::ack(&*self.acks, ack);
+                self.skip(ack);
                 return;
             }
             Outcome::Failed(reason) => {
@@ -154,18 +204,26 @@ impl TailOutput for Producer {
             partition_key,
             ack,
         });
-        if self.pending.len() >= CHUNK_RECORDS || self.arena.len() >= CHUNK_BYTES {
+        if self.pending.len() + self.skipped_records >= CHUNK_RECORDS
+            || self.arena.len() >= CHUNK_BYTES
+        {
             self.flush();
         }
     }
 
     fn skipped(&mut self, fid: TrackedFileId, start: u64, end: u64) {
-        self.acks.ack(fid, start, end);
+        self.skip(AckToken { fid, start, end });
     }
 
     fn flush(&mut self) -> bool {
         if self.pending.is_empty() {
-            return !self.tx.is_closed();
+            if self.skipped.is_empty() {
+                return !self.tx.is_closed();
+            }
+            // Only skipped records: an empty chunk still takes its place in the queue.
+            let queued = self.tx.blocking_send(Vec::new()).is_ok();
+            self.release_skipped();
+            return queued;
         }
         let used = self.arena.len();
         let arena = bytes::Bytes::from(std::mem::replace(
@@ -182,7 +240,9 @@ impl TailOutput for Producer {
                 ack: p.ack,
             })
             .collect();
-        self.tx.blocking_send(chunk).is_ok()
+        let queued = self.tx.blocking_send(chunk).is_ok();
+        self.release_skipped();
+        queued
     }
 }
 
@@ -312,21 +372,7 @@ pub fn start_flow<D: crate::sink::Destination>(
     );
     let waker = tailer.waker();
     let stopped = stop.clone();
-    let mut producer = Producer {
-        chain,
-        converted: Vec::new(),
-        partition_keys: (!flow.is_firehose()).then_some(flow.partition_key_option),
-        max_record_size: flow.max_record_size_bytes as usize,
-        terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
-        arena: Vec::new(),
-        pending: Vec::with_capacity(CHUNK_RECORDS),
-        tx,
-        acks: checkpoints.clone(),
-        counters: counters.clone(),
-        flow_id: flow.id.clone(),
-        warnings: LogLimiter::new(Duration::from_secs(10)),
-        key_scratch: Vec::with_capacity(32),
-    };
+    let mut producer = Producer::new(chain, flow, tx, checkpoints.clone(), counters.clone());
     let tail_thread = std::thread::Builder::new()
         .name(format!("tail-{}", short_name(&flow.id)))
         .spawn(move || {
@@ -387,4 +433,63 @@ fn short_name(id: &str) -> String {
         .take(10)
         .collect();
     tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::FileIdentity;
+    use std::path::Path;
+
+    fn flow() -> FlowConfig {
+        let text = r#"{"flows": [{"filePattern": "/x/*.log", "kinesisStream": "s"}]}"#;
+        crate::config::parse_str(Path::new("agent.json"), text)
+            .unwrap()
+            .flows
+            .remove(0)
+    }
+
+    /// Skipped records (headers, LOGTOJSON non-matches) wait for a stalled sink as sent ones do:
+    /// they pass through the queue, and their acknowledgements with them.
+    #[test]
+    fn skipped_records_are_held_back_by_a_full_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let cp = Checkpoints::open(&dir.path().join("cp"), 7).unwrap();
+        let ident = FileIdentity {
+            dev: 1,
+            ino: 2,
+            fingerprint_len: 0,
+            fingerprint: String::new(),
+        };
+        let fid = cp.track("f", ident, Path::new("/x/a.log"), 0);
+        let (tx, mut rx) = mpsc::channel(2);
+        let counters = Arc::new(FlowCounters::default());
+        let mut producer =
+            Producer::new(Chain::new(&[]).unwrap(), &flow(), tx, cp.clone(), counters);
+        let line = 10u64;
+        let skip = move |p: &mut Producer, from: u64, n: u64| {
+            for i in from..from + n {
+                p.skipped(fid, i * line, (i + 1) * line);
+            }
+        };
+        // Two chunks' worth fill the queue's two places, and are acknowledged as they enter it.
+        skip(&mut producer, 0, 2 * CHUNK_RECORDS as u64);
+        assert_eq!(rx.len(), 2, "skipped records did not go through the queue");
+        assert_eq!(cp.committed(fid), Some(2 * CHUNK_RECORDS as u64 * line));
+        // The next chunk waits for room: nothing more is skipped (or acknowledged) meanwhile.
+        let more = std::thread::spawn(move || {
+            skip(
+                &mut producer,
+                2 * CHUNK_RECORDS as u64,
+                CHUNK_RECORDS as u64,
+            );
+            producer
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!more.is_finished());
+        assert_eq!(cp.committed(fid), Some(2 * CHUNK_RECORDS as u64 * line));
+        assert_eq!(rx.blocking_recv().map(|c| c.len()), Some(0));
+        let _producer = more.join().unwrap();
+        assert_eq!(cp.committed(fid), Some(3 * CHUNK_RECORDS as u64 * line));
+    }
 }
