@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 fn write_lines(path: &std::path::Path, from: usize, to: usize) {
-    let text: String = (from..to)
-        .map(|i| format!("line-{i:07} {}\n", "x".repeat(60)))
-        .collect();
+    let text: String = (from..to).map(numbered_line).collect();
     append(path, &text);
 }
 
@@ -25,7 +23,7 @@ fn check_complete(records: &[ReadRecord], n: usize) -> usize {
     let got = tally(records);
     let mut missing = vec![];
     for i in 0..n {
-        let line = format!("line-{i:07} {}\n", "x".repeat(60)).into_bytes();
+        let line = numbered_line(i).into_bytes();
         if !got.contains_key(&line) {
             missing.push(i);
         }
@@ -115,8 +113,7 @@ async fn kill_9_at_random_moments_loses_nothing() {
         "kill -9 x{kills}: {} records read for {total} lines, {dups} duplicates (stream size after each kill: {sent_before_kill:?})",
         reader.records.len()
     );
-    // Only what was in flight at a kill, or acknowledged in the last group-commit window, is re-sent.
-    let bound = kills * (MAX_SENDING * BATCH + 6_000);
+    let bound = kill_duplicate_bound(kills, MAX_SENDING, BATCH);
     assert!(
         dups <= bound,
         "{dups} duplicates exceed the in-flight bound {bound}"

@@ -13,6 +13,7 @@ mod faults;
 mod files;
 mod firehose;
 mod imds;
+mod logrotate;
 mod processing;
 mod rotation_model;
 mod shards;

@@ -255,6 +255,24 @@ pub fn taxi_120k(dir: &Path) -> PathBuf {
     path
 }
 
+/// Line `i` of the numbered test logs: `line-0000123 xxx…x\n`, 74 bytes.
+pub fn numbered_line(i: usize) -> String {
+    format!("line-{i:07} {}\n", "x".repeat(60))
+}
+
+/// The number of a record that is exactly one `numbered_line`, else None.
+pub fn numbered_line_index(data: &[u8]) -> Option<usize> {
+    let i: usize = std::str::from_utf8(data.get(5..12)?).ok()?.parse().ok()?;
+    (numbered_line(i).as_bytes() == data).then_some(i)
+}
+
+/// The most records a run may re-send after `kills` kill -9s of an agent with `max_sending`
+/// requests of `batch` records: per kill, what was in flight, plus the acknowledgements of the last
+/// group-commit window (~200 ms) not yet in the checkpoint file.
+pub fn kill_duplicate_bound(kills: usize, max_sending: usize, batch: usize) -> usize {
+    kills * (max_sending * batch + 6_000)
+}
+
 /// Appends `text` to a file (creating it), flushing it to the page cache at once.
 pub fn append(path: &Path, text: &str) {
     let mut f = std::fs::OpenOptions::new()

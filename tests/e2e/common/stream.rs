@@ -131,11 +131,23 @@ impl StreamReader {
 
     /// Polls until at least `n` records were read or `timeout` passed; returns the count.
     pub async fn wait_for(&mut self, n: usize, timeout: Duration) -> usize {
+        self.wait_until(timeout, |records| records.len() >= n).await;
+        self.records.len()
+    }
+
+    /// Polls until `done` holds for the records read so far or `timeout` passed; returns `done`'s
+    /// last answer.
+    pub async fn wait_until(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&[ReadRecord]) -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             self.poll().await;
-            if self.records.len() >= n || Instant::now() >= deadline {
-                return self.records.len();
+            let ok = done(&self.records);
+            if ok || Instant::now() >= deadline {
+                return ok;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
