@@ -184,6 +184,7 @@ pub fn preview(
         let files: Vec<PathBuf> = pattern
             .list()
             .map_err(io_err(&flow.directory.display().to_string()))?
+            .files
             .into_iter()
             .map(|f| f.path)
             .collect();

@@ -7,15 +7,18 @@ use globset::{GlobBuilder, GlobMatcher};
 /// Characters that make a path component a glob (Java `glob:` syntax).
 const GLOB_CHARS: &[char] = &['*', '?', '[', '{'];
 
-/// A validated `filePattern`, split into its directory and file-name glob (the tail side matches
-/// files with `tail::FilePattern`, built from these parts).
+/// A validated `filePattern`, split into its literal directory and the glob below it (the tail
+/// side matches files with `tail::FilePattern`, built from these parts).
 #[derive(Debug, Clone)]
 pub(crate) struct PatternParts {
-    /// Absolute directory, normalised like `java.nio.file.Path` (no duplicate or trailing slashes).
+    /// Absolute directory, normalised like `java.nio.file.Path` (no duplicate or trailing
+    /// slashes): the whole directory part as in the Java agent, or, when the directory part has
+    /// globs (a kinetail extension), the components before the first of them.
     pub(crate) directory: PathBuf,
-    /// The last component, as written.
+    /// What `directory` is followed by: the file name as written, or the globbed directory
+    /// components and the file name, `/`-separated (`*/app.log`, `**/access.log`).
     pub(crate) glob: String,
-    /// `glob` compiled for matching file names.
+    /// `glob` compiled for matching paths relative to `directory` (`*` stays within a component).
     pub(crate) matcher: GlobMatcher,
 }
 
@@ -38,24 +41,31 @@ pub(crate) fn parse(
     if pattern.ends_with('/') {
         return Err("File name component is empty!".to_string());
     }
-    let (dir_part, glob) = match pattern.rfind('/') {
+    let (dir_part, name) = match pattern.rfind('/') {
         Some(i) => (Some(&pattern[..i]), &pattern[i + 1..]),
         None => (None, pattern),
     };
-    if let Some(dir) = dir_part {
-        if dir.contains(GLOB_CHARS) {
-            return Err(format!(
-                "globs are allowed only in the file name, not in the directory part ({dir}) of {pattern}"
-            ));
+    // Directory components from the first one with a glob on are matched, not looked up.
+    let mut literal: Vec<&str> = vec![];
+    let mut globbed: Vec<&str> = vec![];
+    for part in dir_part.unwrap_or("").split('/').filter(|p| !p.is_empty()) {
+        if globbed.is_empty() && !part.contains(GLOB_CHARS) {
+            literal.push(part);
+        } else {
+            globbed.push(part);
         }
     }
+    globbed.push(name);
+    let glob = globbed.join("/");
+    let literal = literal.join("/");
     let directory = if pattern.starts_with('/') {
-        normalise(&format!("/{}", dir_part.unwrap_or("")))
+        normalise(&format!("/{literal}"))
     } else {
         // Java resolves relative paths against the working directory at every access; we do it once.
         let base = cwd().map_err(|e| format!("cannot resolve relative pattern {pattern}: {e}"))?;
-        normalise(&base.join(dir_part.unwrap_or("")).to_string_lossy())
+        normalise(&base.join(literal).to_string_lossy())
     };
+    let glob = glob.as_str();
     let matcher = GlobBuilder::new(glob)
         .literal_separator(true)
         .backslash_escape(true)
@@ -104,6 +114,28 @@ mod tests {
     }
 
     #[test]
+    fn globs_in_the_directory_part_start_the_matched_part() {
+        let fp = ok("/var/log/*/app.log");
+        assert_eq!(fp.directory, PathBuf::from("/var/log"));
+        assert_eq!(fp.glob, "*/app.log");
+        assert_eq!(fp.source_string(), "/var/log/*/app.log");
+        assert!(fp.matcher.is_match("web/app.log"));
+        assert!(!fp.matcher.is_match("web/x/app.log"));
+        let fp = ok("/srv//**/logs/access*.log");
+        assert_eq!(fp.directory, PathBuf::from("/srv"));
+        assert_eq!(fp.glob, "**/logs/access*.log");
+        assert!(fp.matcher.is_match("logs/access.log"));
+        assert!(fp.matcher.is_match("a/b/logs/access-1.log"));
+        assert_eq!(
+            ok("app-{a,b}/x.log").source_string(),
+            "/home/me/app-{a,b}/x.log"
+        );
+        assert!(parse("/var/[/x.log", &cwd)
+            .unwrap_err()
+            .contains("invalid glob"));
+    }
+
+    #[test]
     fn duplicate_slashes_removed() {
         assert_eq!(ok("//var///log//x.log").source_string(), "/var/log/x.log");
         assert_eq!(
@@ -140,18 +172,18 @@ mod tests {
     }
 
     #[test]
-    fn globs_only_in_file_name() {
-        for p in [
-            "/var/*/x.log",
-            "/var/lo?/x",
-            "/a/[ab]/x",
-            "/a/{b,c}/x",
-            "rel*/x",
+    fn any_glob_character_starts_the_matched_part() {
+        for (p, dir, glob) in [
+            ("/var/lo?/x", "/var", "lo?/x"),
+            ("/a/[ab]/x", "/a", "[ab]/x"),
+            ("/a/{b,c}/d/x", "/a", "{b,c}/d/x"),
+            ("rel*/x", "/home/me", "rel*/x"),
         ] {
-            let e = parse(p, &cwd).unwrap_err();
-            assert!(
-                e.contains("globs are allowed only in the file name"),
-                "{p}: {e}"
+            let fp = ok(p);
+            assert_eq!(
+                (fp.directory.to_str().unwrap(), fp.glob.as_str()),
+                (dir, glob),
+                "{p}"
             );
         }
     }

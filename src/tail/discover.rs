@@ -2,6 +2,7 @@
 
 use globset::{GlobBuilder, GlobMatcher};
 use notify::{EventKind, RecursiveMode, Watcher};
+use std::collections::HashMap;
 use std::fs::Metadata;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -17,11 +18,31 @@ pub struct PatternError {
     pub reason: String,
 }
 
-/// A literal directory plus a glob on the file name, as the Java agent's `filePattern`.
+/// A literal directory plus a glob below it: on the file name alone as the Java agent's
+/// `filePattern`, or over directories too (`*/app.log`, `**/access.log`).
 #[derive(Debug, Clone)]
 pub struct FilePattern {
     dir: PathBuf,
+    /// Matches paths relative to `dir`.
     matcher: GlobMatcher,
+    /// One per directory level of the glob: the name a directory at that depth must match, or
+    /// `None` from a `**` on (any depth below). Empty when only file names are matched.
+    levels: Vec<Option<GlobMatcher>>,
+}
+
+/// How deep a `**` pattern looks below its literal directory.
+const MAX_DEPTH: usize = 32;
+
+/// What a listing found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// The matching regular files, by path.
+    pub files: Vec<Found>,
+    /// The directories looked into (to be watched): the pattern's directory and, for a
+    /// pattern with directory globs, every directory below it that may hold matches.
+    pub dirs: Vec<PathBuf>,
+    /// Directories below the pattern's directory that could not be read, with why.
+    pub unreadable: Vec<(PathBuf, io::Error)>,
 }
 
 /// A matching file found by a listing.
@@ -33,19 +54,34 @@ pub struct Found {
 }
 
 impl FilePattern {
-    /// A pattern over the files of `dir` whose names match `glob`.
+    /// A pattern over the files below `dir` whose relative paths match `glob` (`*` does not
+    /// cross a `/`; `**` as a whole component crosses any number).
     pub fn new(dir: &Path, glob: &str) -> Result<FilePattern, PatternError> {
-        let matcher = GlobBuilder::new(glob)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| PatternError {
-                pattern: dir.join(glob).display().to_string(),
-                reason: e.to_string(),
-            })?
-            .compile_matcher();
+        let compile = |glob: &str| {
+            GlobBuilder::new(glob)
+                .literal_separator(true)
+                .build()
+                .map(|g| g.compile_matcher())
+                .map_err(|e| PatternError {
+                    pattern: dir.join(glob).display().to_string(),
+                    reason: e.to_string(),
+                })
+        };
+        let matcher = compile(glob)?;
+        let mut levels = vec![];
+        if let Some((dirs, _name)) = glob.rsplit_once('/') {
+            for part in dirs.split('/') {
+                levels.push(if part == "**" {
+                    None
+                } else {
+                    Some(compile(part)?)
+                });
+            }
+        }
         Ok(FilePattern {
             dir: dir.to_owned(),
             matcher,
+            levels,
         })
     }
 
@@ -56,38 +92,88 @@ impl FilePattern {
 
     /// True when a file name matches (compressed rotations are never tailed, as in the Java agent).
     pub fn matches_name(&self, name: &str) -> bool {
+        self.levels.is_empty() && self.matches(name, name)
+    }
+
+    fn matches(&self, relative: &str, name: &str) -> bool {
         let lower = name.to_ascii_lowercase();
         if lower.ends_with(".gz") || lower.ends_with(".bz2") || lower.ends_with(".zip") {
             return false;
         }
-        self.matcher.is_match(name)
+        self.matcher.is_match(relative)
     }
 
-    /// Lists the regular files that match; a missing directory is an empty list.
-    pub fn list(&self) -> io::Result<Vec<Found>> {
-        let rd = match std::fs::read_dir(&self.dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(vec![]),
+    /// Lists the regular files that match (symlinks followed); a missing directory is an
+    /// empty listing, an unreadable one an error.
+    pub fn list(&self) -> io::Result<Listing> {
+        let mut out = Listing::default();
+        let mut visited = std::collections::HashSet::new();
+        match self.visit(&self.dir, &mut vec![], &mut visited, &mut out) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Listing::default()),
             Err(e) => return Err(e),
-        };
-        let mut out = vec![];
+            Ok(()) => {}
+        }
+        out.files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// Lists `dir`, `rel` below the pattern's directory, and the subdirectories that may hold
+    /// matches.
+    fn visit(
+        &self,
+        dir: &Path,
+        rel: &mut Vec<String>,
+        visited: &mut std::collections::HashSet<(u64, u64)>,
+        out: &mut Listing,
+    ) -> io::Result<()> {
+        let rd = std::fs::read_dir(dir)?;
+        // A symlink loop (or two links to one directory) is looked into once.
+        if let Ok(m) = std::fs::metadata(dir) {
+            if !visited.insert((m.dev(), m.ino())) {
+                return Ok(());
+            }
+        }
+        out.dirs.push(dir.to_owned());
         for entry in rd {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if !self.matches_name(name) {
-                continue;
-            }
             let path = entry.path();
-            // Follow symlinks like the Java agent; a file gone since readdir is simply skipped.
-            if let Ok(meta) = std::fs::metadata(&path) {
-                if meta.is_file() {
-                    out.push(Found { path, meta });
+            // Follow symlinks like the Java agent; an entry gone since readdir is skipped.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            rel.push(name.to_owned());
+            if meta.is_file() {
+                if self.matches(&rel.join("/"), name) {
+                    out.files.push(Found { path, meta });
+                }
+            } else if meta.is_dir() && self.may_hold_matches(rel) {
+                if let Err(e) = self.visit(&path, rel, visited, out) {
+                    if e.kind() != io::ErrorKind::NotFound {
+                        out.unreadable.push((path, e));
+                    }
                 }
             }
+            rel.pop();
         }
-        out.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(out)
+        Ok(())
+    }
+
+    /// Whether a directory at `rel` below the pattern's directory may hold matching files.
+    fn may_hold_matches(&self, rel: &[String]) -> bool {
+        if rel.len() > MAX_DEPTH {
+            return false;
+        }
+        for (i, part) in rel.iter().enumerate() {
+            match self.levels.get(i) {
+                None => return false,
+                Some(None) => return true,
+                Some(Some(m)) if !m.is_match(part) => return false,
+                Some(Some(_)) => {}
+            }
+        }
+        true
     }
 }
 
@@ -130,11 +216,13 @@ impl Waker {
     }
 }
 
-/// An inotify watch on the pattern's directory; `None` inside means polling only.
+/// inotify watches on the directories a pattern looks into; without any, polling only.
 pub struct DirWatch {
     watcher: Option<notify::RecommendedWatcher>,
-    /// Device and inode of the watched directory.
-    watched: Option<(u64, u64)>,
+    /// The directories watched, with the device and inode each had when its watch was added.
+    watched: HashMap<PathBuf, (u64, u64)>,
+    /// Some directory could not be watched (inotify limits): its changes are only polled.
+    incomplete: bool,
     pending: Arc<Pending>,
 }
 
@@ -143,37 +231,77 @@ impl DirWatch {
     pub fn new(dir: &Path) -> DirWatch {
         let mut w = DirWatch {
             watcher: None,
-            watched: None,
+            watched: HashMap::new(),
+            incomplete: false,
             pending: Arc::default(),
         };
-        w.ensure(dir);
+        w.ensure(&[dir.to_owned()]);
         w
     }
 
-    /// True while inotify is active.
+    /// True while inotify reports every change.
     pub fn active(&self) -> bool {
-        self.watcher.is_some()
+        self.watcher.is_some() && !self.watched.is_empty() && !self.incomplete
     }
 
-    /// (Re)installs the watch: when the directory exists and is not watched yet, or was
-    /// removed and created again (the old watch died with it); a missing directory is polled.
-    pub fn ensure(&mut self, dir: &Path) {
-        let current = std::fs::metadata(dir)
-            .ok()
-            .filter(Metadata::is_dir)
-            .map(|m| (m.dev(), m.ino()));
-        if current.is_none() || current != self.watched {
-            self.watcher = None;
-            self.watched = None;
+    /// Watches exactly `dirs`: new ones get a watch, ones gone or no longer wanted lose theirs,
+    /// and one removed and created again gets a new one (the old watch died with it).
+    pub fn ensure(&mut self, dirs: &[PathBuf]) {
+        let wanted: HashMap<PathBuf, (u64, u64)> = dirs
+            .iter()
+            .filter_map(|d| {
+                let m = std::fs::metadata(d).ok().filter(Metadata::is_dir)?;
+                Some((d.clone(), (m.dev(), m.ino())))
+            })
+            .collect();
+        let stale: Vec<PathBuf> = self
+            .watched
+            .iter()
+            .filter(|(dir, id)| wanted.get(*dir) != Some(id))
+            .map(|(dir, _)| dir.clone())
+            .collect();
+        for dir in stale {
+            self.watched.remove(&dir);
+            if let Some(w) = self.watcher.as_mut() {
+                // Fails when the watch died with its directory: nothing left to remove.
+                let _ = w.unwatch(&dir);
+            }
         }
-        let Some(current) = current else {
+        if wanted.is_empty() {
+            return;
+        }
+        if self.watcher.is_none() {
+            match self.make_watcher() {
+                Ok(w) => self.watcher = Some(w),
+                Err(e) => {
+                    tracing::debug!("no inotify, polling: {e}");
+                    return;
+                }
+            }
+        }
+        let Some(w) = self.watcher.as_mut() else {
             return;
         };
-        if self.watcher.is_some() {
-            return;
+        self.incomplete = false;
+        for (dir, id) in wanted {
+            if self.watched.contains_key(&dir) {
+                continue;
+            }
+            match w.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.watched.insert(dir, id);
+                }
+                Err(e) => {
+                    tracing::debug!("no inotify watch on {}, polling: {e}", dir.display());
+                    self.incomplete = true;
+                }
+            }
         }
+    }
+
+    fn make_watcher(&self) -> notify::Result<notify::RecommendedWatcher> {
         let pending = self.pending.clone();
-        let made = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             let ch = match res {
                 Ok(ev) => match ev.kind {
                     EventKind::Modify(notify::event::ModifyKind::Data(_)) => Changes {
@@ -193,16 +321,7 @@ impl DirWatch {
                 },
             };
             pending.note(ch, false);
-        });
-        match made.and_then(|mut w| w.watch(dir, RecursiveMode::NonRecursive).map(|_| w)) {
-            Ok(w) => {
-                self.watcher = Some(w);
-                self.watched = Some(current);
-            }
-            Err(e) => {
-                tracing::debug!("no inotify watch on {}, polling: {e}", dir.display());
-            }
-        }
+        })
     }
 
     /// A handle that wakes `wait` (used to stop a tailer promptly).
@@ -245,15 +364,76 @@ mod tests {
         }
         std::fs::create_dir(dir.path().join("sub.log")).unwrap();
         let p = FilePattern::new(dir.path(), "*.log").unwrap();
-        let names: Vec<_> = p
-            .list()
-            .unwrap()
-            .into_iter()
-            .map(|f| f.path.file_name().unwrap().to_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(names, vec!["a.log", "b.log"]);
+        let listing = p.list().unwrap();
+        assert_eq!(names(dir.path(), &listing), ["a.log", "b.log"]);
+        assert_eq!(listing.dirs, [dir.path()]);
         let p = FilePattern::new(&dir.path().join("missing"), "*.log").unwrap();
-        assert!(p.list().unwrap().is_empty());
+        let listing = p.list().unwrap();
+        assert!(listing.files.is_empty() && listing.dirs.is_empty());
+    }
+
+    /// The found files' paths relative to `base`.
+    fn names(base: &Path, listing: &Listing) -> Vec<String> {
+        listing
+            .files
+            .iter()
+            .map(|f| {
+                f.path
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn directory_globs_match_each_level_and_double_star_any_depth() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
+        for f in [
+            "app.log",
+            "web/app.log",
+            "web/other.log",
+            "api/app.log",
+            "api/deep/app.log",
+            "api/deep/er/app.log",
+            "api/deep/er/app.log.gz",
+        ] {
+            let path = base.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"x\n").unwrap();
+        }
+        std::fs::create_dir_all(base.join("web/app.log.d")).unwrap();
+        let one_level = FilePattern::new(base, "*/app.log").unwrap();
+        let listing = one_level.list().unwrap();
+        assert_eq!(names(base, &listing), ["api/app.log", "web/app.log"]);
+        // Only the directories that may hold matches are looked into (and watched).
+        let mut dirs = listing.dirs.clone();
+        dirs.sort();
+        assert_eq!(dirs, [base.to_owned(), base.join("api"), base.join("web")]);
+        let any_depth = FilePattern::new(base, "**/app.log").unwrap();
+        assert_eq!(
+            names(base, &any_depth.list().unwrap()),
+            [
+                "api/app.log",
+                "api/deep/app.log",
+                "api/deep/er/app.log",
+                "app.log",
+                "web/app.log"
+            ]
+        );
+        let below_api = FilePattern::new(base, "api/**/*.log").unwrap();
+        assert_eq!(
+            names(base, &below_api.list().unwrap()),
+            ["api/app.log", "api/deep/app.log", "api/deep/er/app.log"]
+        );
+        // A symlink loop is looked into once; a symlinked file is followed.
+        std::os::unix::fs::symlink(base, base.join("api/deep/loop")).unwrap();
+        std::os::unix::fs::symlink(base.join("web/app.log"), base.join("web/link.log")).unwrap();
+        let all = FilePattern::new(base, "**/*.log").unwrap().list().unwrap();
+        assert_eq!(all.files.len(), 7, "{:?}", names(base, &all));
     }
 
     #[test]
@@ -309,10 +489,10 @@ mod tests {
             return; // no inotify in this sandbox: polling covers it
         }
         std::fs::remove_dir(&dir).unwrap();
-        w.ensure(&dir);
+        w.ensure(std::slice::from_ref(&dir));
         assert!(!w.active(), "a missing directory is polled, not watched");
         std::fs::create_dir(&dir).unwrap();
-        w.ensure(&dir);
+        w.ensure(std::slice::from_ref(&dir));
         w.wait(Duration::from_millis(50));
         std::fs::write(dir.join("new.log"), b"x\n").unwrap();
         let mut names = false;

@@ -304,14 +304,21 @@ impl Tailer {
     /// Re-lists the directory: new files are tracked, renamed ones followed, vanished ones marked.
     fn rescan(&mut self, first_start: bool) {
         let dir = self.settings.pattern.dir().to_owned();
-        self.watch.ensure(&dir);
-        let found = match self.settings.pattern.list() {
-            Ok(f) => f,
+        let listing = match self.settings.pattern.list() {
+            Ok(l) => l,
             Err(e) => {
                 self.warn_rate_limited(&dir, format!("cannot list {}: {e}", dir.display()));
                 return;
             }
         };
+        self.watch.ensure(&listing.dirs);
+        for (sub, e) in &listing.unreadable {
+            self.warn_rate_limited(
+                sub,
+                format!("cannot list {} (will retry): {e}", sub.display()),
+            );
+        }
+        let found = listing.files;
         if !dir.is_dir() && !self.files.is_empty() {
             // An unmounted volume or a directory moved away and back: its files are kept (and
             // read through their descriptors) rather than taken as gone and sent again from 0

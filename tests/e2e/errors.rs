@@ -102,8 +102,8 @@ async fn an_outage_under_a_fast_writer_keeps_memory_flat_and_loses_nothing() {
             let (mut line, mut matches, mut written) = (0usize, 0usize, 0usize);
             let mut block = String::new();
             while started.elapsed() < OUTAGE {
-                let due = (started.elapsed().as_secs_f64() * OUTAGE_WRITE_BYTES_PER_SEC as f64)
-                    as usize;
+                let due =
+                    (started.elapsed().as_secs_f64() * OUTAGE_WRITE_BYTES_PER_SEC as f64) as usize;
                 if written >= due {
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
@@ -141,7 +141,12 @@ async fn an_outage_under_a_fast_writer_keeps_memory_flat_and_loses_nothing() {
         "outage: {written} bytes written in {OUTAGE:?}, {matches} matching lines; peak RSS \
          {rss_during_outage} KiB during the outage, {peak} KiB in all"
     );
-    assert_eq!(n, matches, "log:\n{}", &log[log.len().saturating_sub(4000)..]);
+    assert_eq!(
+        n,
+        matches,
+        "log:\n{}",
+        &log[log.len().saturating_sub(4000)..]
+    );
     reader.settle(Duration::from_millis(500)).await;
     let got: std::collections::HashSet<Vec<u8>> =
         reader.records.iter().map(|r| r.data.clone()).collect();

@@ -270,3 +270,63 @@ async fn other_content_on_the_same_inode_with_the_same_head_is_read_from_the_sta
     assert_eq!(got.get(&header), Some(&2));
     assert_eq!(reader.records.len(), 5002);
 }
+
+/// Globs in the directory part (a kinetail extension): `*` matches one directory level, `**` any
+/// number; a directory created after the start is followed; deeper files do not match `*`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_globs_and_double_star_follow_files_in_new_directories() {
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "apps", 1).await;
+    create_stream(&c, "access", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(logs.join("web")).unwrap();
+    append(&logs.join("web/app.log"), &lines("web", 0, 10));
+    append(&logs.join("access.log"), &lines("top", 0, 5));
+    let flows = serde_json::json!([
+        {
+            "filePattern": format!("{}/*/app.log", logs.display()),
+            "kinesisStream": "apps",
+            "initialPosition": "START_OF_FILE",
+            "maxBufferAgeMillis": "1000"
+        },
+        {
+            "filePattern": format!("{}/**/access.log", logs.display()),
+            "kinesisStream": "access",
+            "initialPosition": "START_OF_FILE",
+            "maxBufferAgeMillis": "1000"
+        }
+    ]);
+    let config = write_config(dir.path(), &k.endpoint(), flows, serde_json::json!({}));
+    let agent = Agent::start(&config, &dir.path().join("agent.log"));
+    let mut apps = StreamReader::new(&c, "apps").await;
+    let mut access = StreamReader::new(&c, "access").await;
+    assert_eq!(
+        apps.wait_for(10, Duration::from_secs(30)).await,
+        10,
+        "{}",
+        agent.log_text()
+    );
+    // Directories made after the start, at several depths.
+    std::fs::create_dir_all(logs.join("api/deep/er")).unwrap();
+    append(&logs.join("api/app.log"), &lines("api", 0, 7));
+    append(&logs.join("api/deep/app.log"), &lines("too-deep", 0, 3));
+    append(&logs.join("api/deep/er/access.log"), &lines("deep", 0, 4));
+    append(&logs.join("web/app.log"), &lines("web", 10, 12));
+    let n = apps.wait_for(19, Duration::from_secs(30)).await;
+    let m = access.wait_for(9, Duration::from_secs(30)).await;
+    agent.signal(libc::SIGTERM);
+    let log = agent.log_text();
+    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    assert_eq!((n, m), (19, 9), "log:\n{log}");
+    apps.settle(Duration::from_millis(600)).await;
+    access.settle(Duration::from_millis(100)).await;
+    let got = counts(&apps.records);
+    assert!(got.values().all(|&n| n == 1), "{got:?}");
+    assert!(!got.keys().any(|l| l.starts_with("too-deep")), "{got:?}");
+    assert_eq!(got.len(), 19);
+    let got = counts(&access.records);
+    assert_eq!(got.len(), 9, "{got:?}");
+    assert!(got.values().all(|&n| n == 1));
+}

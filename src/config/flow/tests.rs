@@ -226,10 +226,12 @@ fn file_pattern_rules() {
         err(kinesis(json!({"filePattern": "/var/log/"}))),
         format!("{F}: flows[0].filePattern: File name component is empty!")
     );
-    assert!(
-        err(kinesis(json!({"filePattern": "/var/*/x.log"}))).starts_with(&format!(
-            "{F}: flows[0].filePattern: globs are allowed only in the file name"
-        ))
+    // Globs in the directory part (a kinetail extension; the Java agent finds no files).
+    let f = ok(kinesis(json!({"filePattern": "/var/*/x.log"})));
+    assert_eq!(f.id, "kinesis:s:/var/*/x.log");
+    assert_eq!(
+        (f.directory.as_path(), f.file_glob.as_str()),
+        (std::path::Path::new("/var"), "*/x.log")
     );
     let f = ok(kinesis(json!({"filePattern": "/var//log///app.log"})));
     assert_eq!(f.id, "kinesis:s:/var/log/app.log");
