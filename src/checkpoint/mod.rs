@@ -35,6 +35,17 @@ struct Tracked {
     finished: bool,
     /// The bytes before an acknowledged offset, as the tailer last read them.
     before: Option<BytesBefore>,
+    /// The file ends here for good (a copy holding less than was read of its original): the
+    /// offset recorded is never past it.
+    end: Option<u64>,
+}
+
+impl Tracked {
+    /// What is acknowledged of the file as it is now.
+    fn committed(&self) -> u64 {
+        let c = self.watermark.committed();
+        self.end.map_or(c, |end| c.min(end))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -174,6 +185,7 @@ impl Checkpoints {
                 forget_at: None,
                 finished: false,
                 before: None,
+                end: None,
             },
         );
         s.dirty = true;
@@ -277,12 +289,27 @@ impl Checkpoints {
     /// acknowledged) to the copy of its old content: the copy resumes from what was
     /// *acknowledged*, and acks of records read before the truncation still count. False when
     /// the entry is gone (everything was acknowledged): then track the copy anew.
-    pub fn adopt(&self, fid: TrackedFileId, identity: &FileIdentity, path: &Path) -> bool {
+    ///
+    /// A copy that ends at `end`, short of what was read of the original (lines appended
+    /// between the copy and the truncation), never has its offset recorded past it.
+    pub fn adopt(
+        &self,
+        fid: TrackedFileId,
+        identity: &FileIdentity,
+        path: &Path,
+        end: Option<u64>,
+    ) -> bool {
         let mut s = self.lock();
         let Some(t) = s.files.get_mut(&fid) else {
             return false;
         };
         t.forget_at = None;
+        t.end = end;
+        if let Some(end) = end {
+            if t.before.as_ref().is_some_and(|b| b.offset > end) {
+                t.before = None;
+            }
+        }
         t.identity = identity.clone();
         t.path = path.to_owned();
         let flow = t.flow.clone();
@@ -297,7 +324,7 @@ impl Checkpoints {
 
     /// The acknowledged offset of a tracked file.
     pub fn committed(&self, fid: TrackedFileId) -> Option<u64> {
-        self.lock().files.get(&fid).map(|t| t.watermark.committed())
+        self.lock().files.get(&fid).map(Tracked::committed)
     }
 
     /// How many times the file has been written (for tests and status).
@@ -332,7 +359,7 @@ impl Checkpoints {
                 .push(StoredFile {
                     identity: t.identity.clone(),
                     path: t.path.clone(),
-                    offset: t.watermark.committed(),
+                    offset: t.committed(),
                     last_seen_millis: now,
                     finished: t.finished,
                     before: t.before.clone(),

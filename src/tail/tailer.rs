@@ -97,6 +97,15 @@ struct Truncated {
     at: Instant,
 }
 
+/// A new file not followed yet because it may be a copy still being written.
+struct Deferred {
+    /// When it was first seen.
+    since: Instant,
+    /// Its size at the last look, and since when it has had that size.
+    size: u64,
+    size_since: Instant,
+}
+
 /// The tailer of one flow.
 pub struct Tailer {
     settings: TailSettings,
@@ -107,7 +116,7 @@ pub struct Tailer {
     files: BTreeMap<DevIno, TrackedFile>,
     truncated: Vec<Truncated>,
     /// New files that may be copies not yet decided (see [`CopyCheck::Wait`]): when first seen.
-    deferred: HashMap<DevIno, Instant>,
+    deferred: HashMap<DevIno, Deferred>,
     /// Since when the pattern's directory is missing while files of it are followed.
     dir_missing_since: Option<Instant>,
     warnings: KeyedLogLimiter<PathBuf>,
@@ -420,7 +429,7 @@ impl Tailer {
                 footer_seen = prev.finished;
                 (prev.offset, "resuming from checkpoint")
             }
-        } else if let Some((off, why)) = match self.copied_from(&identity, size) {
+        } else if let Some((off, why)) = match self.copied_from(&identity, size, id) {
             CopyCheck::Of(off, fid) => {
                 copy_of = Some(fid);
                 Some((off, "a copy of a truncated file; resuming at its offset"))
@@ -445,14 +454,23 @@ impl Tailer {
                 ))
             }
             CopyCheck::Wait => {
-                let since = *self.deferred.entry(id).or_insert_with(Instant::now);
-                if since.elapsed() < self.settings.copy_wait {
+                let now = Instant::now();
+                let d = self.deferred.entry(id).or_insert(Deferred {
+                    since: now,
+                    size,
+                    size_since: now,
+                });
+                if d.size != size {
+                    d.size = size;
+                    d.size_since = now;
+                }
+                if d.since.elapsed() < self.settings.copy_wait {
                     // Looked at again at the next scans.
                     return Ok(());
                 }
                 Some((
                     0,
-                    "starts like a followed file but is no copy of it; a new file",
+                    "empty, or starts like a followed file, but no copy of it showed; a new file",
                 ))
             }
             CopyCheck::No => None,
@@ -468,8 +486,16 @@ impl Tailer {
         };
         let fid = match copy_of {
             Some(old) => {
+                // A copy shorter than what was read of its original ends where it is now.
+                let short = self
+                    .truncated
+                    .iter()
+                    .any(|t| t.fid == old && offset < t.offset);
                 self.truncated.retain(|t| t.fid != old);
-                if self.checkpoints.adopt(old, &identity, path) {
+                if self
+                    .checkpoints
+                    .adopt(old, &identity, path, short.then_some(size))
+                {
                     old
                 } else {
                     self.checkpoints
@@ -514,19 +540,32 @@ impl Tailer {
     /// file that was not truncated is either a copy about to be followed by the truncation, or a
     /// different file with the same first KiB; it waits until the truncation shows or
     /// `copy_wait` passes.
-    fn copied_from(&self, new: &FileIdentity, size: u64) -> CopyCheck {
+    fn copied_from(&self, new: &FileIdentity, size: u64, id: DevIno) -> CopyCheck {
         let full = |ident: &FileIdentity| u64::from(ident.fingerprint_len) == FINGERPRINT_MAX;
+        if size == 0 && !(self.files.is_empty() && self.truncated.is_empty()) {
+            // logrotate creates the copy empty, then fills it: told once it has content.
+            return CopyCheck::Wait;
+        }
         // Fingerprints are compared, not contents: the new file's first KiB is read once.
         if !full(new) {
             return CopyCheck::No;
         }
         let starts_like =
             |ident: &FileIdentity| full(ident) && ident.fingerprint == new.fingerprint;
+        // A copy shorter than what was read of its truncated original is still being written,
+        // or complete but without what the writer appended between the copy and the
+        // truncation (read from the original already): the latter once its size holds still.
+        let quiet = self.deferred.get(&id).is_some_and(|d| {
+            d.size == size && d.size_since.elapsed() >= self.settings.copy_wait / 5
+        });
         let mut answer = CopyCheck::No;
         for t in &self.truncated {
             if starts_like(&t.identity) {
                 if size >= t.offset {
                     return CopyCheck::Of(t.offset, t.fid);
+                }
+                if quiet {
+                    return CopyCheck::Of(size, t.fid);
                 }
                 answer = CopyCheck::Wait;
             }

@@ -358,15 +358,8 @@ async fn dateext_delaycompress_compress() {
     torture(Mode::DateextCompress, 0).await;
 }
 
-/// Fails (agent defect): rotated copies are sent again whole (4–6 of 15 rotations in a run, ~1,800
-/// lines each), two ways, both seen in the agent's log:
-/// - the copy is first seen just created by logrotate (inotify wakes the agent at its creation),
-///   under 1 KiB, too short for a fingerprint: "tailing app.log.1 at offset 0 (new file)";
-/// - the writer appended between logrotate's copy and its truncation: the agent read further into
-///   app.log than the copy holds, the copy never reaches that offset, and after the 5 s copy wait
-///   it is "a new file" read from 0.
-#[ignore = "agent defect: copytruncate copies are re-sent whole when first seen under 1 KiB (just \
-            created) or shorter than what was read of the original (copy-to-truncate window)"]
+/// Copies first seen just created (empty), and copies lacking what the writer appended between
+/// logrotate's copy and its truncation, are not sent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copytruncate() {
     torture(Mode::CopyTruncate, 0).await;

@@ -624,3 +624,67 @@ fn a_gone_file_that_cannot_be_read_is_let_go() {
     drain(&mut t, &mut out, Duration::ZERO);
     assert_eq!(out.lines.last().map(String::as_str), Some("four\n"));
 }
+
+/// logrotate's copytruncate as the real one shows itself (found by `tests/e2e/logrotate.rs`):
+/// the copy is first seen empty, just created; or it lacks lines that the writer appended after
+/// it was made and before the truncation, which were read from the original. Neither copy is
+/// read again from the start.
+#[test]
+fn a_copy_seen_empty_or_missing_the_last_lines_is_not_read_again() {
+    for missing_last_lines in [false, true] {
+        let f = Fixture::new();
+        let dir = &f.dir;
+        let mut t = tailer(dir, "app.log*", &f.cp);
+        let mut out = f.collect();
+        let live = dir.join("app.log");
+        let lines: Vec<String> = (0..260)
+            .map(|i| format!("line {i:04} {}\n", "q".repeat(i % 30)))
+            .collect();
+        std::fs::write(&live, lines[..150].concat()).unwrap();
+        drain(&mut t, &mut out, Duration::ZERO);
+        let copy = dir.join("app.log.1");
+        let copied = std::fs::read(&live).unwrap();
+        std::fs::write(&copy, b"").unwrap();
+        t.poll(&mut out);
+        std::fs::write(&copy, &copied).unwrap();
+        if missing_last_lines {
+            // Appended between the copy and the truncation: read from the original only.
+            let mut a = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&live)
+                .unwrap();
+            a.write_all(lines[150..160].concat().as_bytes()).unwrap();
+            drain(&mut t, &mut out, Duration::ZERO);
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&live)
+            .unwrap();
+        std::fs::write(&live, lines[160..].concat()).unwrap();
+        drain(&mut t, &mut out, COPY_WAIT_IN_TESTS * 2);
+        for (i, line) in lines.iter().enumerate() {
+            let n = out.lines.iter().filter(|l| *l == line).count();
+            let want = usize::from(missing_last_lines || !(150..160).contains(&i));
+            assert_eq!(
+                n,
+                want,
+                "missing last lines {missing_last_lines}: {} arrived {n} times",
+                line.trim_end()
+            );
+        }
+        // After a restart nothing is read again, the short copy included.
+        f.cp.persist(true).unwrap();
+        drop(t);
+        let cp = Checkpoints::open(&f.cp_path, 7).unwrap();
+        let mut t = tailer(dir, "app.log*", &cp);
+        out.cp = cp.clone();
+        let before = out.lines.len();
+        drain(&mut t, &mut out, COPY_WAIT_IN_TESTS * 2);
+        assert_eq!(
+            &out.lines[before..],
+            &[] as &[String],
+            "missing last lines {missing_last_lines}: read again after a restart"
+        );
+    }
+}
