@@ -330,3 +330,73 @@ async fn directory_globs_and_double_star_follow_files_in_new_directories() {
     assert_eq!(got.len(), 9, "{got:?}");
     assert!(got.values().all(|&n| n == 1));
 }
+
+/// A file the agent may not read is reported once and retried; the others flow meanwhile, and it
+/// is sent once readable. Run as root, the agent runs as `nobody` (root reads anything).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_cannot_be_opened_is_retried_without_stopping_the_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "perm", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    append(&logs.join("ok.log"), &lines("ok", 0, 10));
+    let secret = logs.join("secret.log");
+    append(&secret, &lines("secret", 0, 5));
+    mode(&secret, 0o000);
+    let root = unsafe { libc::geteuid() } == 0;
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    if root {
+        mode(dir.path(), 0o755);
+        mode(&logs, 0o755);
+        mode(&state, 0o777);
+    }
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "perm", "START_OF_FILE"),
+        serde_json::json!({}),
+    );
+    let log_path = dir.path().join("agent.log");
+    let agent = if root {
+        Agent::start_as(&config, &log_path, 65534)
+    } else {
+        Agent::start(&config, &log_path)
+    };
+    let mut reader = StreamReader::new(&c, "perm").await;
+    assert_eq!(
+        reader.wait_for(10, Duration::from_secs(30)).await,
+        10,
+        "{}",
+        agent.log_text()
+    );
+    append(&logs.join("ok.log"), &lines("ok", 10, 15));
+    assert_eq!(
+        reader.wait_for(15, Duration::from_secs(30)).await,
+        15,
+        "{}",
+        agent.log_text()
+    );
+    let warned = agent
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("secret.log"))
+        .count();
+    assert_eq!(warned, 1, "{}", agent.log_text());
+    mode(&secret, 0o644);
+    let n = reader.wait_for(20, Duration::from_secs(30)).await;
+    agent.signal(libc::SIGTERM);
+    let log = agent.log_text();
+    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    assert_eq!(n, 20, "log:\n{log}");
+    reader.settle(Duration::from_millis(600)).await;
+    let got = counts(&reader.records);
+    assert_eq!(got.len(), 20);
+    assert!(got.values().all(|&n| n == 1), "{got:?}");
+}

@@ -86,15 +86,26 @@ impl Agent {
 
     /// Like `start`, with extra environment variables.
     pub fn start_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Agent {
-        Agent::spawn(config, log, env, None)
+        Agent::spawn(config, log, env, None, None)
     }
 
     /// Like `start`, with the open-file soft limit lowered to `soft` (the hard limit unchanged).
     pub fn start_with_fd_limit(config: &Path, log: &Path, soft: u64) -> Agent {
-        Agent::spawn(config, log, &[], Some(soft))
+        Agent::spawn(config, log, &[], Some(soft), None)
     }
 
-    fn spawn(config: &Path, log: &Path, env: &[(&str, &str)], fd_soft: Option<u64>) -> Agent {
+    /// Like `start`, as user and group `id` (the test must run as root to switch).
+    pub fn start_as(config: &Path, log: &Path, id: u32) -> Agent {
+        Agent::spawn(config, log, &[], None, Some(id))
+    }
+
+    fn spawn(
+        config: &Path,
+        log: &Path,
+        env: &[(&str, &str)],
+        fd_soft: Option<u64>,
+        user: Option<u32>,
+    ) -> Agent {
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -120,6 +131,11 @@ impl Agent {
                     Ok(())
                 });
             }
+        }
+        if let Some(id) = user {
+            use std::os::unix::process::CommandExt;
+            // std drops the supplementary groups too when root switches.
+            cmd.uid(id).gid(id).env("HOME", "/nonexistent");
         }
         let child = cmd.spawn().expect("start kinetail");
         Agent {
