@@ -190,16 +190,38 @@ pub struct Changes {
 /// arrive while the tailer does not look (the sink blocked for an hour), they take no more room.
 #[derive(Debug, Default)]
 struct Pending {
-    state: Mutex<(Changes, bool)>,
+    state: Mutex<PendingState>,
     changed: Condvar,
 }
 
+#[derive(Debug, Default)]
+struct PendingState {
+    changes: Changes,
+    woken: bool,
+    /// Files written to since the last look, up to [`WRITTEN_MAX`].
+    written: std::collections::HashSet<PathBuf>,
+    /// More files were written to than listed.
+    overflow: bool,
+}
+
+/// How many written files a watch lists before it answers "look at all of them".
+const WRITTEN_MAX: usize = 1024;
+
 impl Pending {
-    fn note(&self, ch: Changes, wake: bool) {
+    fn note(&self, ch: Changes, wake: bool, written: &[PathBuf]) {
         if let Ok(mut s) = self.state.lock() {
-            s.0.data |= ch.data;
-            s.0.names |= ch.names;
-            s.1 |= wake;
+            s.changes.data |= ch.data;
+            s.changes.names |= ch.names;
+            s.woken |= wake;
+            for p in written {
+                if s.written.len() >= WRITTEN_MAX {
+                    s.overflow = true;
+                    break;
+                }
+                if !s.written.contains(p) {
+                    s.written.insert(p.clone());
+                }
+            }
             self.changed.notify_one();
         }
     }
@@ -212,7 +234,7 @@ pub struct Waker(Arc<Pending>);
 impl Waker {
     /// Ends the current or next wait of the tailer.
     pub fn wake(&self) {
-        self.0.note(Changes::default(), true);
+        self.0.note(Changes::default(), true, &[]);
     }
 }
 
@@ -302,25 +324,34 @@ impl DirWatch {
     fn make_watcher(&self) -> notify::Result<notify::RecommendedWatcher> {
         let pending = self.pending.clone();
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            let ch = match res {
+            let (ch, written) = match &res {
                 Ok(ev) => match ev.kind {
-                    EventKind::Modify(notify::event::ModifyKind::Data(_)) => Changes {
-                        data: true,
-                        names: false,
-                    },
+                    EventKind::Modify(notify::event::ModifyKind::Data(_)) => (
+                        Changes {
+                            data: true,
+                            names: false,
+                        },
+                        ev.paths.as_slice(),
+                    ),
                     EventKind::Access(_) => return,
-                    _ => Changes {
+                    _ => (
+                        Changes {
+                            data: true,
+                            names: true,
+                        },
+                        &[][..],
+                    ),
+                },
+                // An overflowed queue or other error: look at everything again.
+                Err(_) => (
+                    Changes {
                         data: true,
                         names: true,
                     },
-                },
-                // An overflowed queue or other error: look at everything again.
-                Err(_) => Changes {
-                    data: true,
-                    names: true,
-                },
+                    &[][..],
+                ),
             };
-            pending.note(ch, false);
+            pending.note(ch, false, written);
         })
     }
 
@@ -335,7 +366,7 @@ impl DirWatch {
             return Changes::default();
         };
         let until = Instant::now() + timeout;
-        while !(s.0.data || s.0.names || s.1) {
+        while !(s.changes.data || s.changes.names || s.woken) {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Changes::default();
@@ -345,9 +376,21 @@ impl DirWatch {
                 Err(_) => return Changes::default(),
             };
         }
-        let changes = s.0;
-        *s = (Changes::default(), false);
+        let changes = s.changes;
+        s.changes = Changes::default();
+        s.woken = false;
         changes
+    }
+
+    /// The files written to since the last call, by path; `None` when too many to list (or a
+    /// change other than a write may have touched any of them): look at every file.
+    pub fn take_written(&self) -> Option<std::collections::HashSet<PathBuf>> {
+        let mut s = self.pending.state.lock().ok()?;
+        let written = std::mem::take(&mut s.written);
+        if std::mem::take(&mut s.overflow) {
+            return None;
+        }
+        Some(written)
     }
 }
 
@@ -456,6 +499,7 @@ mod tests {
                     names: i % 100 == 0,
                 },
                 false,
+                &[PathBuf::from(format!("/x/{}.log", i % 7))],
             );
         }
         let got = w.wait(Duration::ZERO);
@@ -466,7 +510,18 @@ mod tests {
                 names: true
             }
         );
+        assert_eq!(w.take_written().map(|set| set.len()), Some(7));
         assert_eq!(w.wait(Duration::ZERO), Changes::default());
+        assert_eq!(w.take_written().map(|set| set.len()), Some(0));
+        // Written files beyond what is listed: look at all of them.
+        for i in 0..WRITTEN_MAX + 1 {
+            w.pending.note(
+                Changes::default(),
+                false,
+                &[PathBuf::from(format!("/x/{i}"))],
+            );
+        }
+        assert_eq!(w.take_written(), None);
         let waker = w.waker();
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));

@@ -69,6 +69,8 @@ pub struct TailStats {
     pub files_behind: AtomicU64,
     /// Files tracked now.
     pub files_tracked: AtomicU64,
+    /// Looks at a followed file (a stat, and a read when it grew): what wake-ups cost.
+    pub file_checks: AtomicU64,
 }
 
 struct TrackedFile {
@@ -86,6 +88,12 @@ struct TrackedFile {
     before_at: u64,
     /// Since when every read of it failed.
     failing_since: Option<Instant>,
+    /// Its size at the last look.
+    size_seen: u64,
+    /// The last look read something: there may be more (a turn ends after a few chunks).
+    active: bool,
+    /// Reached through a symlink: writes to it raise no event in the watched directories.
+    unwatched: bool,
 }
 
 /// A file that was truncated in place: a copy of its old content may show up (copytruncate).
@@ -122,6 +130,9 @@ pub struct Tailer {
     warnings: KeyedLogLimiter<PathBuf>,
     /// Every read fails with this (see [`Tailer::inject_read_errors`]).
     read_fault: Option<io::ErrorKind>,
+    /// The files the next pass looks at besides the active ones, by path: those written to
+    /// since the last pass; `None`: every file (after a rescan, when polling).
+    look: Option<std::collections::HashSet<PathBuf>>,
 }
 
 /// What a new file is, compared with the files followed or truncated before it.
@@ -174,6 +185,7 @@ impl Tailer {
             dir_missing_since: None,
             warnings: KeyedLogLimiter::new(WARN_EVERY),
             read_fault: None,
+            look: None,
         }
     }
 
@@ -264,6 +276,7 @@ impl Tailer {
             } else {
                 rescan |= self.watch.wait(Duration::ZERO).names;
             }
+            self.note_written();
             if rescan {
                 self.rescan(false);
                 last_rescan = Instant::now();
@@ -291,16 +304,33 @@ impl Tailer {
         }
     }
 
+    /// Adds the files written to since the last look to the next pass's.
+    fn note_written(&mut self) {
+        let written = self.watch.take_written();
+        match (&mut self.look, written) {
+            (Some(look), Some(written)) => look.extend(written),
+            (look, _) => *look = None,
+        }
+    }
+
+    /// Whether the next pass looks at `t`.
+    fn to_look_at(&self, t: &TrackedFile) -> bool {
+        t.active
+            || t.gone
+            || t.unwatched
+            || t.reader.deadline().is_some()
+            || self.look.as_ref().is_none_or(|look| look.contains(&t.path))
+            || !self.watch.active()
+    }
+
     fn update_behind(&self) {
         let mut bytes = 0;
         let mut files = 0;
         for t in self.files.values() {
-            if let Ok(m) = t.file.metadata() {
-                let behind = m.len().saturating_sub(t.reader.read_offset());
-                if behind > 0 {
-                    bytes += behind;
-                    files += 1;
-                }
+            let behind = t.size_seen.saturating_sub(t.reader.read_offset());
+            if behind > 0 {
+                bytes += behind;
+                files += 1;
             }
         }
         self.stats.bytes_behind.store(bytes, Ordering::Relaxed);
@@ -312,6 +342,8 @@ impl Tailer {
 
     /// Re-lists the directory: new files are tracked, renamed ones followed, vanished ones marked.
     fn rescan(&mut self, first_start: bool) {
+        // Names changed: a path written to may now be another file's; every file is looked at.
+        self.look = None;
         let dir = self.settings.pattern.dir().to_owned();
         let listing = match self.settings.pattern.list() {
             Ok(l) => l,
@@ -528,6 +560,10 @@ impl Tailer {
                 last_growth: Instant::now(),
                 before_at: 0,
                 failing_since: None,
+                size_seen: size,
+                active: true,
+                unwatched: std::fs::symlink_metadata(path)
+                    .is_ok_and(|m| m.file_type().is_symlink()),
             },
         );
         Ok(())
@@ -595,7 +631,14 @@ impl Tailer {
     /// Reads every tracked file up to its current end; None when the output closed.
     fn read_all(&mut self, out: &mut dyn TailOutput) -> Option<bool> {
         let mut progressed = false;
-        let ids: Vec<DevIno> = self.files.keys().copied().collect();
+        // A wake-up looks at the files it concerns, not at every followed one.
+        let ids: Vec<DevIno> = self
+            .files
+            .iter()
+            .filter(|(_, t)| self.to_look_at(t))
+            .map(|(id, _)| *id)
+            .collect();
+        self.look = Some(Default::default());
         for id in ids {
             if self.stopped() {
                 return Some(progressed);
@@ -636,10 +679,12 @@ impl Tailer {
         let Some(t) = self.files.get_mut(&id) else {
             return Ok(false);
         };
+        self.stats.file_checks.fetch_add(1, Ordering::Relaxed);
         if let Some(kind) = self.read_fault {
             return Err(t.io_err(kind.into()));
         }
         let size = t.file.metadata().map_err(|e| t.io_err(e))?.len();
+        t.size_seen = size;
         if let Some(how) = t.truncation(size).map_err(|e| t.io_err(e))? {
             // A record held for more lines is complete: nothing follows it in the old content,
             // and a copy of that content is resumed past it.
@@ -651,6 +696,7 @@ impl Tailer {
         };
         let progressed = t.read_chunks(size, &self.settings, &self.stop, &self.stats, out)?;
         t.failing_since = None;
+        t.active = progressed;
         if t.reader.finished() && !t.footer_recorded {
             self.checkpoints.mark_finished(t.fid);
             t.footer_recorded = true;

@@ -82,7 +82,24 @@ fn tailer_with(
     multi_line_start: Option<&str>,
     footer: Option<&str>,
 ) -> Tailer {
-    let settings = TailSettings {
+    let mut t = Tailer::new(
+        settings_with(dir, glob, multi_line_start, footer),
+        cp.clone(),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(TailStats::default()),
+    );
+    t.start();
+    t
+}
+
+/// The settings of the tailers of these tests.
+fn settings_with(
+    dir: &Path,
+    glob: &str,
+    multi_line_start: Option<&str>,
+    footer: Option<&str>,
+) -> TailSettings {
+    TailSettings {
         flow_id: format!("kinesis:s:{}/{glob}", dir.display()),
         pattern: FilePattern::new(dir, glob).unwrap(),
         start_at: StartAt::Beginning,
@@ -100,15 +117,7 @@ fn tailer_with(
         refresh_interval: Duration::ZERO,
         read_chunk: 256,
         copy_wait: COPY_WAIT_IN_TESTS,
-    };
-    let mut t = Tailer::new(
-        settings,
-        cp.clone(),
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(TailStats::default()),
-    );
-    t.start();
-    t
+    }
 }
 
 fn run_model(ops: Vec<Op>, glob: &str) -> Result<(), TestCaseError> {
@@ -687,4 +696,84 @@ fn a_copy_seen_empty_or_missing_the_last_lines_is_not_read_again() {
             "missing last lines {missing_last_lines}: read again after a restart"
         );
     }
+}
+
+/// Counts the records of a running tailer and acknowledges them at once.
+struct Count {
+    cp: Arc<Checkpoints>,
+    records: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TailOutput for Count {
+    fn record(&mut self, fid: TrackedFileId, start: u64, end: u64, _data: &[u8]) {
+        self.records
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.cp.ack(fid, start, end);
+    }
+    fn skipped(&mut self, fid: TrackedFileId, start: u64, end: u64) {
+        self.cp.ack(fid, start, end);
+    }
+    fn flush(&mut self) -> bool {
+        true
+    }
+}
+
+/// With many files followed, a write to one wakes the tailer to look at that one (and the few
+/// it was busy with), not to stat every followed file: idle files cost nothing per wake-up.
+#[test]
+fn a_write_to_one_of_many_files_looks_at_that_file_only() {
+    use std::sync::atomic::Ordering;
+    let f = Fixture::new();
+    if !kinetail::tail::discover::DirWatch::new(&f.dir).active() {
+        return; // no inotify here: polling looks at every file by design
+    }
+    let files = 2000;
+    for i in 0..files {
+        std::fs::write(f.dir.join(format!("f{i:04}.log")), format!("first {i}\n")).unwrap();
+    }
+    let mut settings = settings_with(&f.dir, "*.log", None, None);
+    settings.refresh_interval = Duration::from_secs(600);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(TailStats::default());
+    let t = Tailer::new(settings, f.cp.clone(), stop.clone(), stats.clone());
+    let waker = t.waker();
+    let records = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut out = Count {
+        cp: f.cp.clone(),
+        records: records.clone(),
+    };
+    let running = std::thread::spawn(move || t.run(&mut out));
+    let wait_for = |n: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while records.load(Ordering::Relaxed) < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {records:?} of {n} records"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for(files);
+    std::thread::sleep(Duration::from_millis(100));
+    let before = stats.file_checks.load(Ordering::Relaxed);
+    let writes = 20;
+    let busy = f.dir.join("f0007.log");
+    for w in 0..writes {
+        let mut a = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&busy)
+            .unwrap();
+        a.write_all(format!("more {w}\n").as_bytes()).unwrap();
+        drop(a);
+        wait_for(files + w + 1);
+    }
+    let checks = stats.file_checks.load(Ordering::Relaxed) - before;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    waker.wake();
+    running.join().unwrap();
+    // Each write: a look at the written file, and one more at it while it is active.
+    assert!(
+        checks <= writes as u64 * 10,
+        "{checks} file checks for {writes} writes to one of {files} files"
+    );
 }
