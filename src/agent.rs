@@ -3,7 +3,7 @@
 use crate::checkpoint::Checkpoints;
 use crate::config::{AgentConfig, Destination};
 use crate::metrics::{peak_rss_bytes, status, FlowCounters};
-use crate::pipeline::{start_flow, FlowHandle};
+use crate::pipeline::{start_flow, FileLimits, FlowHandle};
 use crate::sink::aws::{firehose_region, load_config, AwsConfig, AwsSettings, DataPlane};
 use crate::sink::firehose::DeliveryStream;
 use crate::sink::kinesis::KinesisStream;
@@ -148,6 +148,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         config.max_sending_threads
     );
 
+    let file_limits = FileLimits::of(&config);
     let mut flows: Vec<FlowHandle> = Vec::new();
     for flow in &config.flows {
         tracing::info!(
@@ -191,6 +192,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
                     dest,
                     in_flight.clone(),
                     drain_rx.clone(),
+                    &file_limits,
                 )?
             }
             Destination::DeliveryStream(name) => {
@@ -202,6 +204,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
                     dest,
                     in_flight.clone(),
                     drain_rx.clone(),
+                    &file_limits,
                 )?
             }
         };

@@ -10,6 +10,7 @@ use crate::record::{truncate_to_fit, AckSink, AckToken, PartitionKey, Record};
 use crate::sink::batch::Limits;
 use crate::sink::partition::random_value;
 use crate::sink::{InFlight, Sink, SinkSettings};
+use crate::tail::open_files::OpenFiles;
 use crate::tail::{
     FilePattern, SplitSettings, StartAt, TailOutput, TailSettings, TailStats, Tailer,
 };
@@ -282,7 +283,11 @@ impl FlowHandle {
 /// Checks everything about a flow that can be refused before it runs (file pattern, regular
 /// expressions, converter parameters), without side effects.
 pub fn validate_flow(flow: &FlowConfig) -> Result<(), FlowError> {
-    tail_settings(flow)?;
+    let limits = FileLimits {
+        open_files: OpenFiles::new(1),
+        close_rotated_after: Duration::ZERO,
+    };
+    tail_settings(flow, &limits)?;
     Chain::validate(&flow.data_processing_options).map_err(|source| FlowError::Process {
         flow: flow.id.clone(),
         source,
@@ -322,8 +327,35 @@ pub fn split_settings(flow: &FlowConfig) -> Result<SplitSettings, FlowError> {
     })
 }
 
+/// What the flows share about open files: the descriptor cap and when rotated files close.
+#[derive(Debug, Clone)]
+pub struct FileLimits {
+    /// The descriptors all flows' followed files may hold.
+    pub open_files: Arc<OpenFiles>,
+    /// How long a rotated file read to its end and acknowledged stays open without growing.
+    pub close_rotated_after: Duration,
+}
+
+impl FileLimits {
+    /// The limits of `config` (`maxOpenFiles`, 0: three quarters of the open-file limit, and
+    /// `rotatedFileCloseMillis`).
+    pub fn of(config: &crate::config::AgentConfig) -> FileLimits {
+        let cap = match config.max_open_files {
+            0 => nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                .map(|(soft, _)| soft.saturating_mul(3) / 4)
+                .unwrap_or(768)
+                .clamp(16, 1 << 20) as usize,
+            n => n as usize,
+        };
+        FileLimits {
+            open_files: OpenFiles::new(cap),
+            close_rotated_after: Duration::from_millis(config.rotated_file_close_millis),
+        }
+    }
+}
+
 /// The tailing settings of a flow.
-pub fn tail_settings(flow: &FlowConfig) -> Result<TailSettings, FlowError> {
+pub fn tail_settings(flow: &FlowConfig, limits: &FileLimits) -> Result<TailSettings, FlowError> {
     let pattern = FilePattern::new(&flow.directory, &flow.file_glob).map_err(|source| {
         FlowError::Pattern {
             flow: flow.id.clone(),
@@ -344,6 +376,8 @@ pub fn tail_settings(flow: &FlowConfig) -> Result<TailSettings, FlowError> {
         ),
         read_chunk: READ_CHUNK,
         copy_wait: COPY_WAIT,
+        open_files: limits.open_files.clone(),
+        close_rotated_after: limits.close_rotated_after,
     })
 }
 
@@ -354,12 +388,13 @@ pub fn start_flow<D: crate::sink::Destination>(
     dest: Arc<D>,
     in_flight: InFlight,
     drain_by: watch::Receiver<Option<Instant>>,
+    limits: &FileLimits,
 ) -> Result<FlowHandle, FlowError> {
     let chain = Chain::new(&flow.data_processing_options).map_err(|source| FlowError::Process {
         flow: flow.id.clone(),
         source,
     })?;
-    let settings = tail_settings(flow)?;
+    let settings = tail_settings(flow, limits)?;
     let (tx, rx) = mpsc::channel(QUEUE_CHUNKS);
     let counters = Arc::new(FlowCounters::default());
     let tail_stats = Arc::new(TailStats::default());

@@ -98,6 +98,12 @@ pub struct AgentConfig {
     pub checkpoints_connection_timeout_seconds: u32,
     /// `shutdownTimeoutMillis`.
     pub shutdown_timeout_millis: u64,
+    /// `maxOpenFiles` (kinetail): descriptors all flows' followed files may hold; 0 = three
+    /// quarters of the open-file limit.
+    pub max_open_files: u32,
+    /// `rotatedFileCloseMillis` (kinetail): a rotated file read to its end and acknowledged is
+    /// closed after this long without growing.
+    pub rotated_file_close_millis: u64,
     /// `maxSendingThreadsPerCore`.
     pub max_sending_threads_per_core: u32,
     /// `maxSendingThreads`, resolved (default `max(2, perCore × cores)`).
@@ -202,6 +208,8 @@ pub(crate) fn parse(sec: &mut Section<'_>) -> Result<AgentConfig, ConfigError> {
             INT_MAX,
         )?,
         shutdown_timeout_millis: sec.long_in("shutdownTimeoutMillis", 10_000, 0, LONG_MAX)?,
+        max_open_files: sec.int_in("maxOpenFiles", 0, 0, INT_MAX)?,
+        rotated_file_close_millis: sec.long_in("rotatedFileCloseMillis", 5_000, 0, LONG_MAX)?,
         max_sending_threads_per_core,
         max_sending_threads,
         sending_threads_keep_alive_millis: sec.long_in(
@@ -293,6 +301,10 @@ struct Resolved<'a> {
     checkpoints_connection_timeout_seconds: u32,
     #[serde(rename = "shutdownTimeoutMillis")]
     shutdown_timeout_millis: u64,
+    #[serde(rename = "maxOpenFiles")]
+    max_open_files: u32,
+    #[serde(rename = "rotatedFileCloseMillis")]
+    rotated_file_close_millis: u64,
     #[serde(rename = "maxSendingThreads")]
     max_sending_threads: u32,
     #[serde(rename = "maxSendingThreadsPerCore")]
@@ -349,6 +361,8 @@ impl<'a> Resolved<'a> {
             checkpoints_query_timeout_seconds: c.checkpoints_query_timeout_seconds,
             checkpoints_connection_timeout_seconds: c.checkpoints_connection_timeout_seconds,
             shutdown_timeout_millis: c.shutdown_timeout_millis,
+            max_open_files: c.max_open_files,
+            rotated_file_close_millis: c.rotated_file_close_millis,
             max_sending_threads: c.max_sending_threads,
             max_sending_threads_per_core: c.max_sending_threads_per_core,
             sending_threads_keep_alive_millis: c.sending_threads_keep_alive_millis,

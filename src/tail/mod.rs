@@ -3,6 +3,7 @@
 pub mod discover;
 pub mod framer;
 pub mod identity;
+pub mod open_files;
 pub mod records;
 pub mod splitter;
 pub mod tailer;

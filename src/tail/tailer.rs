@@ -3,6 +3,7 @@
 
 use super::discover::{DirWatch, FilePattern, Waker};
 use super::identity::{bytes_before, identify, same_before, same_content, DevIno, FINGERPRINT_MAX};
+use super::open_files::{Held, OpenFiles, Slot};
 use super::records::RecordReader;
 use super::splitter::{Span, SplitSettings};
 use crate::checkpoint::{BytesBefore, Checkpoints, FileIdentity, TrackedFileId};
@@ -44,6 +45,11 @@ pub struct TailSettings {
     /// How long a new file whose start matches a followed file that was not truncated waits
     /// before it is taken as a new file rather than a copytruncate copy (see README, "Copies").
     pub copy_wait: Duration,
+    /// The descriptors every flow's followed files may hold (`maxOpenFiles`).
+    pub open_files: Arc<OpenFiles>,
+    /// A rotated (renamed) file read to its end and acknowledged is closed after this long
+    /// without growing (`rotatedFileCloseMillis`).
+    pub close_rotated_after: Duration,
 }
 
 /// Where framed records go; implemented by the pipeline (processing, then the sink).
@@ -76,7 +82,9 @@ pub struct TailStats {
 struct TrackedFile {
     fid: TrackedFileId,
     path: PathBuf,
-    file: File,
+    /// `None` while closed (idle under the descriptor cap, or rotated and done): reopened by
+    /// path, its identity checked, when it changes.
+    file: Option<Held>,
     identity: FileIdentity,
     reader: RecordReader,
     /// The checkpoint knows that the footer was seen.
@@ -94,6 +102,10 @@ struct TrackedFile {
     active: bool,
     /// Reached through a symlink: writes to it raise no event in the watched directories.
     unwatched: bool,
+    /// Its modification time at the last look (with `size_seen`: whether a closed file changed).
+    mtime_seen: Option<std::time::SystemTime>,
+    /// Renamed since it was first followed: a rotation, closed once done.
+    renamed: bool,
 }
 
 /// A file that was truncated in place: a copy of its old content may show up (copytruncate).
@@ -133,6 +145,8 @@ pub struct Tailer {
     /// The files the next pass looks at besides the active ones, by path: those written to
     /// since the last pass; `None`: every file (after a rescan, when polling).
     look: Option<std::collections::HashSet<PathBuf>>,
+    /// A file could not be followed for the descriptor cap at the last scan.
+    cap_blocked: bool,
 }
 
 /// What a new file is, compared with the files followed or truncated before it.
@@ -186,6 +200,7 @@ impl Tailer {
             warnings: KeyedLogLimiter::new(WARN_EVERY),
             read_fault: None,
             look: None,
+            cap_blocked: false,
         }
     }
 
@@ -222,7 +237,9 @@ impl Tailer {
     /// Returns whether anything was read, or None when the output closed.
     pub fn poll(&mut self, out: &mut dyn TailOutput) -> Option<bool> {
         self.rescan(false);
-        self.read_all(out)
+        let progressed = self.read_all(out);
+        self.close_idle(false);
+        progressed
     }
 
     /// Follows the files until `stop` is set or the output closes.
@@ -243,19 +260,21 @@ impl Tailer {
             }
             let mut rescan = last_rescan.elapsed() >= self.settings.refresh_interval
                 // A file waiting to be told from a copy is looked at again soon.
-                || (!self.deferred.is_empty() && last_rescan.elapsed() >= DEFERRED_LOOK);
+                || ((!self.deferred.is_empty() || self.cap_blocked)
+                    && last_rescan.elapsed() >= DEFERRED_LOOK);
             if !progressed || last_before.elapsed() >= BEFORE_EVERY {
                 self.refresh_before();
                 last_before = Instant::now();
             }
             if !progressed {
+                self.close_idle(false);
                 self.update_behind();
                 if self.watch.active() {
                     let mut wait = self
                         .settings
                         .refresh_interval
                         .saturating_sub(last_rescan.elapsed());
-                    if !self.deferred.is_empty() {
+                    if !self.deferred.is_empty() || self.cap_blocked {
                         wait = wait.min(DEFERRED_LOOK);
                     }
                     if let Some(due) = self
@@ -296,12 +315,108 @@ impl Tailer {
             if acked == t.before_at {
                 continue;
             }
+            let Some(held) = &t.file else {
+                continue; // closed once everything was acknowledged: its digest is current
+            };
             t.before_at = acked;
             // A read error is the read path's to report; the previous digest stays.
-            if let Ok(Some(before)) = bytes_before(&t.file, acked) {
+            if let Ok(Some(before)) = bytes_before(&held.file, acked) {
                 self.checkpoints.set_before(t.fid, before);
             }
         }
+    }
+
+    /// A place under the descriptor cap; at the cap, this flow's idle file that grew the
+    /// longest ago is closed to make room.
+    fn slot(&mut self) -> io::Result<Slot> {
+        if let Some(slot) = self.settings.open_files.acquire() {
+            return Ok(slot);
+        }
+        if self.close_idle(true) {
+            if let Some(slot) = self.settings.open_files.acquire() {
+                return Ok(slot);
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::QuotaExceeded,
+            format!(
+                "all {} places of maxOpenFiles are taken by files still being read",
+                self.settings.open_files.cap()
+            ),
+        ))
+    }
+
+    /// Closes idle files: rotated ones quiet for `close_rotated_after` and acknowledged, or
+    /// (`pressed`, at the descriptor cap) the read one that grew the longest ago. True when one
+    /// was closed.
+    fn close_idle(&mut self, pressed: bool) -> bool {
+        let checkpoints = &self.checkpoints;
+        if pressed {
+            // A quarter of the cap at once, the longest idle first: one sweep over the files
+            // makes room for many, rather than one sweep per file opened.
+            let mut idle: Vec<(Instant, DevIno)> = self
+                .files
+                .iter()
+                .filter(|(_, t)| t.file.is_some() && t.idle(None))
+                .map(|(id, t)| (t.last_growth, *id))
+                .collect();
+            idle.sort_unstable();
+            idle.truncate((self.settings.open_files.cap() / 4).max(1));
+            for (_, id) in &idle {
+                if let Some(t) = self.files.get_mut(id) {
+                    t.file = None;
+                }
+            }
+            return !idle.is_empty();
+        }
+        let mut closed = false;
+        for t in self.files.values_mut() {
+            if t.renamed
+                && t.last_growth.elapsed() >= self.settings.close_rotated_after
+                && t.idle(Some(checkpoints))
+            {
+                tracing::debug!(
+                    "{}: closing {} (rotated, read and acknowledged)",
+                    self.settings.flow_id,
+                    t.path.display()
+                );
+                t.file = None;
+                closed = true;
+            }
+        }
+        closed
+    }
+
+    /// Reopens a closed file by its path when it changed there; false when it did not (it stays
+    /// closed) or is no longer there (it is let go: it was read to its end before it was closed).
+    fn reopen(&mut self, id: DevIno) -> Result<bool, ReadError> {
+        let Some(t) = self.files.get(&id) else {
+            return Ok(false);
+        };
+        let meta = match std::fs::metadata(&t.path) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(t.io_err(e)),
+        };
+        let Some(meta) = meta.filter(|m| DevIno::of(m) == id) else {
+            self.stop_tracking_gone(id);
+            return Ok(false);
+        };
+        if meta.len() == t.size_seen && meta.modified().ok() == t.mtime_seen {
+            return Ok(false);
+        }
+        let path = t.path.clone();
+        let slot = self.slot().map_err(|e| ReadError::Io(path.clone(), e))?;
+        let file = File::open(&path).map_err(|e| ReadError::Io(path.clone(), e))?;
+        let same = file.metadata().is_ok_and(|m| DevIno::of(&m) == id);
+        let Some(t) = self.files.get_mut(&id) else {
+            return Ok(false);
+        };
+        if !same {
+            return Ok(false); // replaced just now: the next rescan sorts it out
+        }
+        t.file = Some(Held::new(file, slot));
+        Ok(true)
     }
 
     /// Adds the files written to since the last look to the next pass's.
@@ -344,6 +459,7 @@ impl Tailer {
     fn rescan(&mut self, first_start: bool) {
         // Names changed: a path written to may now be another file's; every file is looked at.
         self.look = None;
+        self.cap_blocked = false;
         let dir = self.settings.pattern.dir().to_owned();
         let listing = match self.settings.pattern.list() {
             Ok(l) => l,
@@ -405,11 +521,14 @@ impl Tailer {
                         f.path.display()
                     );
                     t.path = f.path.clone();
+                    t.renamed = true;
                     self.checkpoints.update(t.fid, &t.identity, &t.path);
                 }
                 continue;
             }
             if let Err(e) = self.start_tracking(&f.path, id, first_start) {
+                // Looked at again soon, when a followed file may have become idle.
+                self.cap_blocked |= e.kind() == io::ErrorKind::QuotaExceeded;
                 self.warn_rate_limited(
                     &f.path,
                     format!("cannot read {} (will retry): {e}", f.path.display()),
@@ -431,6 +550,7 @@ impl Tailer {
     }
 
     fn start_tracking(&mut self, path: &Path, id: DevIno, first_start: bool) -> io::Result<()> {
+        let slot = self.slot()?;
         let mut file = File::open(path)?;
         let meta = file.metadata()?;
         if DevIno::of(&meta) != id {
@@ -552,7 +672,7 @@ impl Tailer {
             TrackedFile {
                 fid,
                 path: path.to_owned(),
-                file,
+                file: Some(Held::new(file, slot)),
                 identity,
                 reader,
                 footer_recorded: footer_seen,
@@ -564,6 +684,8 @@ impl Tailer {
                 active: true,
                 unwatched: std::fs::symlink_metadata(path)
                     .is_ok_and(|m| m.file_type().is_symlink()),
+                mtime_seen: meta.modified().ok(),
+                renamed: false,
             },
         );
         Ok(())
@@ -683,8 +805,16 @@ impl Tailer {
         if let Some(kind) = self.read_fault {
             return Err(t.io_err(kind.into()));
         }
-        let size = t.file.metadata().map_err(|e| t.io_err(e))?.len();
+        if t.file.is_none() && !self.reopen(id)? {
+            return Ok(false);
+        }
+        let Some(t) = self.files.get_mut(&id) else {
+            return Ok(false);
+        };
+        let meta = t.file()?.metadata().map_err(|e| t.io_err(e))?;
+        let size = meta.len();
         t.size_seen = size;
+        t.mtime_seen = meta.modified().ok();
         if let Some(how) = t.truncation(size).map_err(|e| t.io_err(e))? {
             // A record held for more lines is complete: nothing follows it in the old content,
             // and a copy of that content is resumed past it.
@@ -731,7 +861,7 @@ impl Tailer {
         });
         // The old content's entry stays (acks of its records in flight still count) for its copy
         // to adopt, across a restart too; dropped once acknowledged if no copy shows up.
-        t.identity = identify(&t.file, id, size).map_err(|e| t.io_err(e))?;
+        t.identity = identify(t.file()?, id, size).map_err(|e| t.io_err(e))?;
         t.fid = self
             .checkpoints
             .track(&self.settings.flow_id, t.identity.clone(), &t.path, 0);
@@ -785,6 +915,34 @@ impl TrackedFile {
         ReadError::Io(self.path.clone(), e)
     }
 
+    /// The open file (the read path reopens a closed one first).
+    fn open(&self) -> io::Result<&File> {
+        match &self.file {
+            Some(held) => Ok(&held.file),
+            None => Err(io::Error::other("closed")),
+        }
+    }
+
+    /// [`TrackedFile::open`], with the error of the read path.
+    fn file(&self) -> Result<&File, ReadError> {
+        self.open().map_err(|e| self.io_err(e))
+    }
+
+    /// Read to its end and nothing held (and, given `acked_in`, everything acknowledged):
+    /// closing it loses nothing; acks of its records in flight count all the same.
+    fn idle(&self, acked_in: Option<&Checkpoints>) -> bool {
+        let read = self.reader.read_offset();
+        !self.gone
+            && !self.active
+            && !self.reader.holding()
+            && acked_in.is_none_or(|c| c.committed(self.fid) == Some(read))
+            // Written since the last look: not done (and its event is on its way).
+            && self
+                .file
+                .as_ref()
+                .is_some_and(|h| h.file.metadata().is_ok_and(|m| m.len() == read))
+    }
+
     /// Whether the file was truncated in place since the last look, and how it shows.
     fn truncation(&self, size: u64) -> io::Result<Option<&'static str>> {
         let offset = self.reader.read_offset();
@@ -795,7 +953,7 @@ impl TrackedFile {
         // cannot tell, but the first bytes no longer match the fingerprint.
         if size > offset
             && self.identity.fingerprint_len > 0
-            && !same_content(&self.file, &self.identity)?
+            && !same_content(self.open()?, &self.identity)?
         {
             return Ok(Some("rewritten from its start"));
         }
@@ -820,10 +978,13 @@ impl TrackedFile {
             {
                 break;
             }
+            let Some(held) = &self.file else {
+                return Err(self.io_err(io::Error::other("closed")));
+            };
             let n = self
                 .reader
-                .read_from(&self.file, settings.read_chunk)
-                .map_err(|e| self.io_err(e))?;
+                .read_from(&held.file, settings.read_chunk)
+                .map_err(|e| ReadError::Io(self.path.clone(), e))?;
             if n == 0 {
                 break;
             }
@@ -882,7 +1043,10 @@ impl TrackedFile {
         {
             return false;
         }
-        match identify(&self.file, id, size) {
+        let Some(held) = &self.file else {
+            return false;
+        };
+        match identify(&held.file, id, size) {
             Ok(ident) => {
                 self.identity = ident;
                 true

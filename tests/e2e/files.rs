@@ -4,6 +4,7 @@
 
 use crate::common::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn lines(prefix: &str, from: usize, to: usize) -> String {
@@ -399,4 +400,76 @@ async fn a_file_that_cannot_be_opened_is_retried_without_stopping_the_others() {
     let got = counts(&reader.records);
     assert_eq!(got.len(), 20);
     assert!(got.values().all(|&n| n == 1), "{got:?}");
+}
+
+/// 10,000 files under a cap of 200 descriptors (`maxOpenFiles`): idle files are closed to make
+/// room and reopened by path when written again; every line arrives once and the agent never
+/// holds more descriptors than the cap allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_files_under_a_descriptor_cap() {
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "many", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let files = 10_000;
+    let cap = 200;
+    for i in 0..files {
+        std::fs::write(
+            logs.join(format!("f{i:05}.log")),
+            format!("file {i} first\n"),
+        )
+        .unwrap();
+    }
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "many", "START_OF_FILE"),
+        serde_json::json!({ "maxOpenFiles": cap }),
+    );
+    let agent = Agent::start(&config, &dir.path().join("agent.log"));
+    let fd_dir = format!("/proc/{}/fd", agent.pid());
+    let most_fds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (most, on) = (most_fds.clone(), sampling.clone());
+        std::thread::spawn(move || {
+            while on.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(rd) = std::fs::read_dir(&fd_dir) {
+                    most.fetch_max(rd.count(), std::sync::atomic::Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let mut reader = StreamReader::new(&c, "many").await;
+    let n = reader.wait_for(files, Duration::from_secs(120)).await;
+    assert_eq!(n, files, "{}", agent.log_text());
+    // Closed files written again are reopened by path.
+    for i in (0..files).step_by(97) {
+        append(
+            &logs.join(format!("f{i:05}.log")),
+            &format!("file {i} second\n"),
+        );
+    }
+    let again = files + files.div_ceil(97);
+    let n = reader.wait_for(again, Duration::from_secs(60)).await;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    agent.signal(libc::SIGTERM);
+    let log = agent.log_text();
+    assert_eq!(agent.wait(Duration::from_secs(30)), Some(0));
+    assert_eq!(n, again, "log:\n{}", &log[log.len().saturating_sub(3000)..]);
+    reader.settle(Duration::from_millis(600)).await;
+    let got = counts(&reader.records);
+    assert_eq!(got.len(), again);
+    assert!(got.values().all(|&n| n == 1));
+    // The cap, plus the process's own (log, sockets, inotify, checkpoint file, runtime).
+    let most = most_fds.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("{files} files, maxOpenFiles {cap}: at most {most} descriptors open");
+    assert!(
+        most <= cap + 64,
+        "{most} descriptors open with maxOpenFiles {cap}"
+    );
 }

@@ -4,6 +4,7 @@
 //! fingerprint may be read again: those lines may arrive twice, never zero times).
 
 use kinetail::checkpoint::{Checkpoints, TrackedFileId};
+use kinetail::tail::open_files::OpenFiles;
 use kinetail::tail::{
     FilePattern, SplitSettings, StartAt, TailOutput, TailSettings, TailStats, Tailer,
 };
@@ -117,6 +118,9 @@ fn settings_with(
         refresh_interval: Duration::ZERO,
         read_chunk: 256,
         copy_wait: COPY_WAIT_IN_TESTS,
+        open_files: OpenFiles::new(100_000),
+        // Rotated files are closed as soon as they are done: every case reopens them.
+        close_rotated_after: Duration::ZERO,
     }
 }
 
@@ -776,4 +780,42 @@ fn a_write_to_one_of_many_files_looks_at_that_file_only() {
         checks <= writes as u64 * 10,
         "{checks} file checks for {writes} writes to one of {files} files"
     );
+}
+
+/// A rotated file read to its end and acknowledged is closed (here at once; by default after
+/// `rotatedFileCloseMillis`), and reopened by path when it is written again.
+#[test]
+fn a_rotated_file_is_closed_once_done_and_reopened_when_written() {
+    let f = Fixture::new();
+    let dir = &f.dir;
+    let mut t = tailer(dir, "app.log*", &f.cp);
+    let mut out = f.collect();
+    let live = dir.join("app.log");
+    let rotated = dir.join("app.log.1");
+    std::fs::write(&live, "one\ntwo\n").unwrap();
+    drain(&mut t, &mut out, Duration::ZERO);
+    std::fs::rename(&live, &rotated).unwrap();
+    std::fs::write(&live, "three\n").unwrap();
+    drain(&mut t, &mut out, Duration::ZERO);
+    let open_on = |p: &Path| {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target == p)
+            .count()
+    };
+    assert_eq!(open_on(&rotated), 0, "the rotated file is still open");
+    assert_eq!(
+        open_on(&live),
+        1,
+        "the live file is not rotated: it stays open"
+    );
+    // A writer that kept the old descriptor appends to the rotated file.
+    let mut a = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&rotated)
+        .unwrap();
+    a.write_all(b"late\n").unwrap();
+    drain(&mut t, &mut out, Duration::ZERO);
+    assert_eq!(out.lines, ["one\n", "two\n", "three\n", "late\n"]);
 }
