@@ -597,6 +597,19 @@ fn the_footer_still_ends_the_file_after_a_restart() {
     assert_eq!(out.lines, vec!["row 1\n", "row 2\n"]);
 }
 
+/// How many descriptors of this process are open on `p` (`deleted`: on `p` once deleted).
+fn descriptors_on(p: &Path, deleted: bool) -> usize {
+    let want = match deleted {
+        true => PathBuf::from(format!("{} (deleted)", p.display())),
+        false => p.to_owned(),
+    };
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| *target == want)
+        .count()
+}
+
 /// A followed file that is gone (deleted) and can no longer be read (EIO, a stale NFS handle)
 /// is let go: its descriptor, and so the deleted file's disk space, and its checkpoint entry.
 #[test]
@@ -610,18 +623,15 @@ fn a_gone_file_that_cannot_be_read_is_let_go() {
     std::fs::write(dir.join("other.log"), "three\n").unwrap();
     drain(&mut t, &mut out, Duration::ZERO);
     assert_eq!(out.lines.len(), 3);
-    let descriptors_on = |p: &Path| {
-        std::fs::read_dir("/proc/self/fd")
-            .unwrap()
-            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-            .filter(|target| target.to_string_lossy().starts_with(&*p.to_string_lossy()))
-            .count()
-    };
-    assert_eq!(descriptors_on(&path), 1);
+    assert_eq!(descriptors_on(&path, false), 1);
     std::fs::remove_file(&path).unwrap();
     t.inject_read_errors(Some(std::io::ErrorKind::Other));
     drain(&mut t, &mut out, Duration::from_millis(20));
-    assert_eq!(descriptors_on(&path), 0, "the deleted file is still open");
+    assert_eq!(
+        descriptors_on(&path, true),
+        0,
+        "the deleted file is still open"
+    );
     f.cp.persist(true).unwrap();
     let stored = kinetail::checkpoint::store::read(&f.cp_path).unwrap();
     let paths: Vec<&Path> = stored
@@ -797,16 +807,13 @@ fn a_rotated_file_is_closed_once_done_and_reopened_when_written() {
     std::fs::rename(&live, &rotated).unwrap();
     std::fs::write(&live, "three\n").unwrap();
     drain(&mut t, &mut out, Duration::ZERO);
-    let open_on = |p: &Path| {
-        std::fs::read_dir("/proc/self/fd")
-            .unwrap()
-            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-            .filter(|target| target == p)
-            .count()
-    };
-    assert_eq!(open_on(&rotated), 0, "the rotated file is still open");
     assert_eq!(
-        open_on(&live),
+        descriptors_on(&rotated, false),
+        0,
+        "the rotated file is still open"
+    );
+    assert_eq!(
+        descriptors_on(&live, false),
         1,
         "the live file is not rotated: it stays open"
     );
