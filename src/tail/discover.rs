@@ -177,6 +177,15 @@ impl FilePattern {
     }
 }
 
+/// A digest of a path, to tell cheaply whether a followed file is among the files written to
+/// (a collision only costs one more look).
+pub fn path_key(path: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).hash(&mut h);
+    h.finish()
+}
+
 /// What a directory watch reported since the last look.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Changes {
@@ -382,15 +391,15 @@ impl DirWatch {
         changes
     }
 
-    /// The files written to since the last call, by path; `None` when too many to list (or a
-    /// change other than a write may have touched any of them): look at every file.
-    pub fn take_written(&self) -> Option<std::collections::HashSet<PathBuf>> {
+    /// The files written to since the last call, by [`path_key`]; `None` when too many to
+    /// list: look at every file.
+    pub fn take_written(&self) -> Option<std::collections::HashSet<u64>> {
         let mut s = self.pending.state.lock().ok()?;
         let written = std::mem::take(&mut s.written);
         if std::mem::take(&mut s.overflow) {
             return None;
         }
-        Some(written)
+        Some(written.iter().map(|p| path_key(p)).collect())
     }
 }
 

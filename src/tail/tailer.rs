@@ -1,6 +1,7 @@
 //! The tailer of one flow: tracks every matching file on its own through renames, truncation
 //! and deletion, reads new bytes and frames them into records.
 
+use super::discover::path_key;
 use super::discover::{DirWatch, FilePattern, Waker};
 use super::identity::{bytes_before, identify, same_before, same_content, DevIno, FINGERPRINT_MAX};
 use super::open_files::{Held, OpenFiles, Slot};
@@ -106,6 +107,8 @@ struct TrackedFile {
     mtime_seen: Option<std::time::SystemTime>,
     /// Renamed since it was first followed: a rotation, closed once done.
     renamed: bool,
+    /// [`path_key`] of `path`.
+    path_key: u64,
 }
 
 /// A file that was truncated in place: a copy of its old content may show up (copytruncate).
@@ -144,7 +147,7 @@ pub struct Tailer {
     read_fault: Option<io::ErrorKind>,
     /// The files the next pass looks at besides the active ones, by path: those written to
     /// since the last pass; `None`: every file (after a rescan, when polling).
-    look: Option<std::collections::HashSet<PathBuf>>,
+    look: Option<std::collections::HashSet<u64>>,
     /// A file could not be followed for the descriptor cap at the last scan.
     cap_blocked: bool,
 }
@@ -309,6 +312,9 @@ impl Tailer {
     /// a restart resumes only a file that still holds them.
     fn refresh_before(&mut self) {
         for t in self.files.values_mut() {
+            if t.before_at == t.reader.read_offset() {
+                continue; // nothing read past the digest: acks cannot have moved past it
+            }
             let Some(acked) = self.checkpoints.committed(t.fid) else {
                 continue;
             };
@@ -434,7 +440,10 @@ impl Tailer {
             || t.gone
             || t.unwatched
             || t.reader.deadline().is_some()
-            || self.look.as_ref().is_none_or(|look| look.contains(&t.path))
+            || self
+                .look
+                .as_ref()
+                .is_none_or(|look| look.contains(&t.path_key))
             || !self.watch.active()
     }
 
@@ -521,6 +530,7 @@ impl Tailer {
                         f.path.display()
                     );
                     t.path = f.path.clone();
+                    t.path_key = path_key(&t.path);
                     t.renamed = true;
                     self.checkpoints.update(t.fid, &t.identity, &t.path);
                 }
@@ -686,6 +696,7 @@ impl Tailer {
                     .is_ok_and(|m| m.file_type().is_symlink()),
                 mtime_seen: meta.modified().ok(),
                 renamed: false,
+                path_key: path_key(path),
             },
         );
         Ok(())
