@@ -412,7 +412,14 @@ impl Tailer {
             return Ok(false);
         }
         let path = t.path.clone();
-        let slot = self.slot().map_err(|e| ReadError::Io(path.clone(), e))?;
+        let slot = match self.slot() {
+            Ok(slot) => slot,
+            Err(e) => {
+                // Tried again at the soon rescans that a blocked cap brings (it looks at all).
+                self.cap_blocked = true;
+                return Err(ReadError::Io(path, e));
+            }
+        };
         let file = File::open(&path).map_err(|e| ReadError::Io(path.clone(), e))?;
         let same = file.metadata().is_ok_and(|m| DevIno::of(&m) == id);
         let Some(t) = self.files.get_mut(&id) else {

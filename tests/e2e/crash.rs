@@ -67,6 +67,7 @@ fn config(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_moments_loses_nothing() {
+    let _heavy = HEAVY.lock().await;
     let k = Kinesalite::start();
     let c = client(&k.endpoint()).await;
     create_stream(&c, "crash", 2).await;

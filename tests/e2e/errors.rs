@@ -64,6 +64,7 @@ const MATCH_EVERY: usize = 1000;
 /// exists every matching line arrives, converted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_under_a_fast_writer_keeps_memory_flat_and_loses_nothing() {
+    let _heavy = HEAVY.lock().await;
     let k = Kinesalite::start();
     let c = client(&k.endpoint()).await;
     let dir = tempfile::tempdir().unwrap();

@@ -407,6 +407,7 @@ async fn a_file_that_cannot_be_opened_is_retried_without_stopping_the_others() {
 /// holds more descriptors than the cap allows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_files_under_a_descriptor_cap() {
+    let _heavy = HEAVY.lock().await;
     let k = Kinesalite::start();
     let c = client(&k.endpoint()).await;
     create_stream(&c, "many", 2).await;

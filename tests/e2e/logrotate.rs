@@ -17,9 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The runs take a core each (writer, agent, kinesalite, logrotate): one at a time.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 const LINES_PER_SEC: f64 = 3_000.0;
 const WRITE_FOR: Duration = Duration::from_secs(9);
 const MAX_SENDING: usize = 4;
@@ -196,7 +193,8 @@ fn log_excerpt(agent_log: &Path, filter: &str) -> String {
 /// `kills` times (each time just before a rotation, restarted after the next one), then checks what
 /// arrived against what is on disk.
 async fn torture(mode: Mode, kills: usize) {
-    let _one = ONE_AT_A_TIME.lock().await;
+    // The runs take a core each (writer, agent, kinesalite, logrotate): one heavy test at a time.
+    let _heavy = HEAVY.lock().await;
     let bin = logrotate_bin();
     let k = Kinesalite::start();
     let c = client(&k.endpoint()).await;
