@@ -393,8 +393,9 @@ impl Tailer {
         closed
     }
 
-    /// Reopens a closed file by its path when it changed there; false when it did not (it stays
-    /// closed) or is no longer there (it is let go: it was read to its end before it was closed).
+    /// Reopens a closed file by its path when it changed there; false when it did not or is no
+    /// longer under that path (it stays closed until a rescan finds it, or is let go if gone:
+    /// it was read to its end before it was closed).
     fn reopen(&mut self, id: DevIno) -> Result<bool, ReadError> {
         let Some(t) = self.files.get(&id) else {
             return Ok(false);
@@ -405,7 +406,11 @@ impl Tailer {
             Err(e) => return Err(t.io_err(e)),
         };
         let Some(meta) = meta.filter(|m| DevIno::of(m) == id) else {
-            self.stop_tracking_gone(id);
+            // Renamed (logrotate shifts app.log.1 to app.log.2) or gone: only a listing tells.
+            // A gone one was read to its end before it was closed: let go.
+            if t.gone {
+                self.stop_tracking_gone(id);
+            }
             return Ok(false);
         };
         if meta.len() == t.size_seen && meta.modified().ok() == t.mtime_seen {
