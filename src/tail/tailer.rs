@@ -332,8 +332,8 @@ impl Tailer {
         }
     }
 
-    /// A place under the descriptor cap; at the cap, this flow's idle file that grew the
-    /// longest ago is closed to make room.
+    /// A place under the descriptor cap; at the cap, this flow's idle files that grew the
+    /// longest ago are closed to make room.
     fn slot(&mut self) -> io::Result<Slot> {
         if let Some(slot) = self.settings.open_files.acquire() {
             return Ok(slot);
@@ -353,8 +353,8 @@ impl Tailer {
     }
 
     /// Closes idle files: rotated ones quiet for `close_rotated_after` and acknowledged, or
-    /// (`pressed`, at the descriptor cap) the read one that grew the longest ago. True when one
-    /// was closed.
+    /// (`pressed`, at the descriptor cap) the read ones that grew the longest ago, a quarter of
+    /// the cap at most. True when one was closed.
     fn close_idle(&mut self, pressed: bool) -> bool {
         let checkpoints = &self.checkpoints;
         if pressed {
@@ -363,7 +363,7 @@ impl Tailer {
             let mut idle: Vec<(Instant, DevIno)> = self
                 .files
                 .iter()
-                .filter(|(_, t)| t.file.is_some() && t.idle(None))
+                .filter(|(_, t)| t.idle(None))
                 .map(|(id, t)| (t.last_growth, *id))
                 .collect();
             idle.sort_unstable();
