@@ -240,10 +240,19 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
     let mut abandoned = 0;
     for f in &mut flows {
         abandoned += f.finish().await;
+        tracing::debug!(
+            "{}: stopped {} ms after the signal",
+            f.id,
+            stopping.elapsed().as_millis()
+        );
     }
     let _ = stop_tx.send(true);
     let _ = writer.await;
     let _ = reporter.await;
+    tracing::debug!(
+        "checkpoint writer stopped {} ms after the signal",
+        stopping.elapsed().as_millis()
+    );
     let final_write = {
         let cp = checkpoints.clone();
         tokio::task::spawn_blocking(move || cp.persist(true)).await

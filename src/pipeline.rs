@@ -273,6 +273,7 @@ impl FlowHandle {
             Some(h) => h.await.unwrap_or(0),
             None => 0,
         };
+        tracing::debug!("{}: sink finished, {left} records left unsent", self.id);
         if let Some(t) = self.tail_thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
@@ -416,6 +417,7 @@ pub fn start_flow<D: crate::sink::Destination>(
                 .wait_ready(CONVERTER_READY_WAIT, &|| stopped.load(Ordering::Relaxed));
             tailer.run(&mut producer);
             producer.flush();
+            tracing::debug!("{}: reader stopped", producer.flow_id);
         })
         .map_err(|source| FlowError::Thread {
             flow: flow.id.clone(),

@@ -64,6 +64,15 @@ pub fn identify(file: &File, id: DevIno, size: u64) -> io::Result<FileIdentity> 
     })
 }
 
+/// How many first bytes of a file are kept in memory to notice a copy caught while its first
+/// KiB is still being written (too short to fingerprint).
+pub const HEAD_SAMPLE: u64 = 64;
+
+/// The first bytes of `file` (up to [`HEAD_SAMPLE`]).
+pub fn head_sample(file: &File, size: u64) -> io::Result<Vec<u8>> {
+    head(file, size.min(HEAD_SAMPLE))
+}
+
 /// True when `file` still starts with the bytes `stored` fingerprinted (so it is the same file).
 pub fn same_content(file: &File, stored: &FileIdentity) -> io::Result<bool> {
     let bytes = head(file, u64::from(stored.fingerprint_len))?;

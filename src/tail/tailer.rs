@@ -3,7 +3,10 @@
 
 use super::discover::path_key;
 use super::discover::{DirWatch, FilePattern, Waker};
-use super::identity::{bytes_before, identify, same_before, same_content, DevIno, FINGERPRINT_MAX};
+use super::identity::{
+    bytes_before, head_sample, identify, same_before, same_content, DevIno, FINGERPRINT_MAX,
+    HEAD_SAMPLE,
+};
 use super::open_files::{Held, OpenFiles, Slot};
 use super::records::RecordReader;
 use super::splitter::{Span, SplitSettings};
@@ -87,11 +90,16 @@ struct TrackedFile {
     /// path, its identity checked, when it changes.
     file: Option<Held>,
     identity: FileIdentity,
+    /// Its first bytes (see [`HEAD_SAMPLE`]).
+    head: Vec<u8>,
     reader: RecordReader,
     /// The checkpoint knows that the footer was seen.
     footer_recorded: bool,
     /// No longer listed under a matching name (deleted or renamed away).
     gone: bool,
+    /// Listings in a row that did not show it. A listing taken while logrotate shifts names
+    /// may miss a file that is there under its next name: it is let go only after two.
+    misses: u8,
     last_growth: Instant,
     /// The acknowledged offset the checkpoint's [`BytesBefore`] was last taken at.
     before_at: u64,
@@ -116,6 +124,8 @@ struct Truncated {
     /// Its checkpoint entry, kept until its records in flight are acknowledged.
     fid: TrackedFileId,
     identity: FileIdentity,
+    /// Its first bytes (see [`HEAD_SAMPLE`]).
+    head: Vec<u8>,
     offset: u64,
     at: Instant,
 }
@@ -241,6 +251,10 @@ impl Tailer {
     pub fn poll(&mut self, out: &mut dyn TailOutput) -> Option<bool> {
         self.rescan(false);
         let progressed = self.read_all(out);
+        if progressed == Some(false) {
+            // As `run` does at each pause.
+            self.refresh_before();
+        }
         self.close_idle(false);
         progressed
     }
@@ -408,7 +422,7 @@ impl Tailer {
         let Some(meta) = meta.filter(|m| DevIno::of(m) == id) else {
             // Renamed (logrotate shifts app.log.1 to app.log.2) or gone: only a listing tells.
             // A gone one was read to its end before it was closed: let go.
-            if t.gone {
+            if t.surely_gone() {
                 self.stop_tracking_gone(id);
             }
             return Ok(false);
@@ -534,6 +548,7 @@ impl Tailer {
             }
             if let Some(t) = self.files.get_mut(&id) {
                 t.gone = false;
+                t.misses = 0;
                 if t.path != f.path {
                     tracing::info!(
                         "{}: {} was renamed to {}",
@@ -560,6 +575,9 @@ impl Tailer {
         self.deferred
             .retain(|id, _| seen.contains(id) && !self.files.contains_key(id));
         for (id, t) in self.files.iter_mut() {
+            if !seen.contains(id) {
+                t.misses = t.misses.saturating_add(1);
+            }
             if !seen.contains(id) && !t.gone {
                 t.gone = true;
                 t.last_growth = Instant::now();
@@ -581,6 +599,7 @@ impl Tailer {
         let size = meta.len();
         let flow = self.settings.flow_id.clone();
         let identity = identify(&file, id, size)?;
+        let head = head_sample(&file, size)?;
         let mut copy_of = None;
         let mut footer_seen = false;
         let (offset, why) = if let Some(prev) = self
@@ -603,7 +622,7 @@ impl Tailer {
                 footer_seen = prev.finished;
                 (prev.offset, "resuming from checkpoint")
             }
-        } else if let Some((off, why)) = match self.copied_from(&identity, size, id) {
+        } else if let Some((off, why)) = match self.copied_from(&identity, &head, size, id) {
             CopyCheck::Of(off, fid) => {
                 copy_of = Some(fid);
                 Some((off, "a copy of a truncated file; resuming at its offset"))
@@ -696,9 +715,11 @@ impl Tailer {
                 path: path.to_owned(),
                 file: Some(Held::new(file, slot)),
                 identity,
+                head,
                 reader,
                 footer_recorded: footer_seen,
                 gone: false,
+                misses: 0,
                 last_growth: Instant::now(),
                 before_at: 0,
                 failing_since: None,
@@ -721,24 +742,36 @@ impl Tailer {
     /// file that was not truncated is either a copy about to be followed by the truncation, or a
     /// different file with the same first KiB; it waits until the truncation shows or
     /// `copy_wait` passes.
-    fn copied_from(&self, new: &FileIdentity, size: u64, id: DevIno) -> CopyCheck {
+    fn copied_from(&self, new: &FileIdentity, head: &[u8], size: u64, id: DevIno) -> CopyCheck {
         let full = |ident: &FileIdentity| u64::from(ident.fingerprint_len) == FINGERPRINT_MAX;
         if size == 0 && !(self.files.is_empty() && self.truncated.is_empty()) {
             // logrotate creates the copy empty, then fills it: told once it has content.
             return CopyCheck::Wait;
         }
-        // Fingerprints are compared, not contents: the new file's first KiB is read once.
-        if !full(new) {
-            return CopyCheck::No;
-        }
-        let starts_like =
-            |ident: &FileIdentity| full(ident) && ident.fingerprint == new.fingerprint;
         // A copy shorter than what was read of its truncated original is still being written,
         // or complete but without what the writer appended between the copy and the
         // truncation (read from the original already): the latter once its size holds still.
         let quiet = self.deferred.get(&id).is_some_and(|d| {
             d.size == size && d.size_since.elapsed() >= self.settings.copy_wait / 5
         });
+        // Fingerprints are compared, not contents: the new file's first KiB is read once.
+        if !full(new) {
+            // Caught while logrotate writes its first KiB, a copy starts like its original:
+            // it waits to grow, while its original was truncated, or until its size holds
+            // still while its original is followed (not truncated yet).
+            let shares = |other: &[u8]| {
+                let n = other.len().min(head.len());
+                n > 0 && other[..n] == head[..n]
+            };
+            if self.truncated.iter().any(|t| shares(&t.head))
+                || (!quiet && self.files.values().any(|t| shares(&t.head)))
+            {
+                return CopyCheck::Wait;
+            }
+            return CopyCheck::No;
+        }
+        let starts_like =
+            |ident: &FileIdentity| full(ident) && ident.fingerprint == new.fingerprint;
         let mut answer = CopyCheck::No;
         for t in &self.truncated {
             if starts_like(&t.identity) {
@@ -795,7 +828,7 @@ impl Tailer {
                     let refresh = self.settings.refresh_interval;
                     let give_up = self.files.get_mut(&id).is_some_and(|t| {
                         let since = *t.failing_since.get_or_insert_with(Instant::now);
-                        t.gone && since.elapsed() >= refresh
+                        t.surely_gone() && since.elapsed() >= refresh
                     });
                     if give_up {
                         // Nothing else will read it: keeping it would hold its descriptor, the
@@ -858,7 +891,10 @@ impl Tailer {
         if t.grow_fingerprint(id, size) {
             self.checkpoints.update(t.fid, &t.identity, &t.path);
         }
-        if t.gone && !progressed && t.last_growth.elapsed() >= self.settings.refresh_interval {
+        if t.surely_gone()
+            && !progressed
+            && t.last_growth.elapsed() >= self.settings.refresh_interval
+        {
             self.stop_tracking_gone(id);
         }
         Ok(progressed)
@@ -879,12 +915,14 @@ impl Tailer {
         self.truncated.push(Truncated {
             fid: t.fid,
             identity: t.identity.clone(),
+            head: t.head.clone(),
             offset: t.reader.framed_offset(),
             at: Instant::now(),
         });
         // The old content's entry stays (acks of its records in flight still count) for its copy
         // to adopt, across a restart too; dropped once acknowledged if no copy shows up.
         t.identity = identify(t.file()?, id, size).map_err(|e| t.io_err(e))?;
+        t.head = head_sample(t.file()?, size).map_err(|e| t.io_err(e))?;
         t.fid = self
             .checkpoints
             .track(&self.settings.flow_id, t.identity.clone(), &t.path, 0);
@@ -934,6 +972,11 @@ fn still_holds(entry: &crate::checkpoint::StoredFile) -> bool {
 }
 
 impl TrackedFile {
+    /// Gone, and missing from more than one listing: it can be let go.
+    fn surely_gone(&self) -> bool {
+        self.gone && self.misses >= 2
+    }
+
     fn io_err(&self, e: io::Error) -> ReadError {
         ReadError::Io(self.path.clone(), e)
     }
@@ -1072,6 +1115,11 @@ impl TrackedFile {
         match identify(&held.file, id, size) {
             Ok(ident) => {
                 self.identity = ident;
+                if (self.head.len() as u64) < HEAD_SAMPLE {
+                    if let Ok(head) = head_sample(&held.file, size) {
+                        self.head = head;
+                    }
+                }
                 true
             }
             Err(_) => false,

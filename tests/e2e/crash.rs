@@ -106,8 +106,7 @@ async fn kill_9_at_random_moments_loses_nothing() {
         "only {n} of {total} records arrived; log:\n{}",
         agent.log_text()
     );
-    agent.signal(libc::SIGTERM);
-    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    agent.stop(Duration::from_secs(15));
     reader.settle(Duration::from_millis(800)).await;
     let dups = check_complete(&reader.records, total);
     println!(
@@ -159,8 +158,7 @@ async fn sigterm_during_a_backlog_exits_in_time_and_loses_nothing() {
     let agent = Agent::start(&cfg, &log);
     let n = reader.wait_for(total, Duration::from_secs(120)).await;
     assert!(n >= total, "only {n} of {total} arrived after the restart");
-    agent.signal(libc::SIGTERM);
-    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    agent.stop(Duration::from_secs(15));
     reader.settle(Duration::from_millis(800)).await;
     let dups = check_complete(&reader.records, total);
     println!(

@@ -95,8 +95,7 @@ async fn every_file_under_the_glob_is_followed_on_its_own() {
         want + 1
     );
 
-    agent.signal(libc::SIGTERM);
-    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    agent.stop(Duration::from_secs(15));
     reader.settle(Duration::from_millis(600)).await;
     let got = counts(&reader.records);
     let mut expected: Vec<String> = Vec::new();
@@ -149,8 +148,7 @@ async fn end_of_file_skips_old_content_only_at_the_first_start() {
         "{}",
         agent.log_text()
     );
-    agent.signal(libc::SIGTERM);
-    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    agent.stop(Duration::from_secs(15));
 
     // Written while the agent was down: sent after the restart (END_OF_FILE no longer applies).
     append(&logs.join("old.log"), &lines("down", 0, 5));
@@ -162,8 +160,7 @@ async fn end_of_file_skips_old_content_only_at_the_first_start() {
         "{}",
         agent.log_text()
     );
-    agent.signal(libc::SIGTERM);
-    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    agent.stop(Duration::from_secs(15));
     reader.settle(Duration::from_millis(600)).await;
     let got = counts(&reader.records);
     assert!(
@@ -243,8 +240,7 @@ async fn other_content_on_the_same_inode_with_the_same_head_is_read_from_the_sta
         "{}",
         agent.log_text()
     );
-    agent.signal(libc::SIGTERM);
-    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    agent.stop(Duration::from_secs(15));
 
     let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
     std::fs::write(&path, header.clone() + &lines("second", 0, 3000)).unwrap();

@@ -255,13 +255,7 @@ async fn torture(mode: Mode, kills: usize) {
         (0..n).all(|i| on_disk[i].is_none() || count[i] > 0)
     };
     reader.wait_until(Duration::from_secs(60), complete).await;
-    agent.signal(libc::SIGTERM);
-    assert_eq!(
-        agent.wait(Duration::from_secs(15)),
-        Some(0),
-        "{}",
-        log_excerpt(&agent_log, "")
-    );
+    agent.stop(Duration::from_secs(15));
     reader.settle(Duration::from_millis(800)).await;
 
     let (count, foreign) = arrivals(&reader.records, n);

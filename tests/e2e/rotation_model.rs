@@ -1,7 +1,10 @@
 //! Property test of the tailer against a model: random sequences of writes, rename rotations,
-//! copytruncate, plain truncation, deletion of rotated files and agent restarts, on a real
-//! directory. Every line written must be delivered exactly once (a copy of a file too short to
-//! fingerprint may be read again: those lines may arrive twice, never zero times).
+//! copytruncate (seen whole or part-way), plain truncation, deletion, files that share their
+//! first KiB, the directory moved away or removed, failing reads, acknowledgements that arrive
+//! late and out of order, group commits, clean restarts and kills, on a real directory, for
+//! single-line and multi-line flows. Every record written must be delivered at least once, and
+//! more than once only where the model says a re-send is allowed: after a kill, what was
+//! acknowledged but not yet committed; a copy too short to fingerprint.
 
 use kinetail::checkpoint::{Checkpoints, TrackedFileId};
 use kinetail::tail::open_files::OpenFiles;
@@ -9,7 +12,7 @@ use kinetail::tail::{
     FilePattern, SplitSettings, StartAt, TailOutput, TailSettings, TailStats, Tailer,
 };
 use proptest::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -18,12 +21,15 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 enum Op {
-    /// Append this many lines (of the given lengths) to app.log.
+    /// Append records (of the given lengths) to app.log.
     Write(Vec<usize>),
     /// logrotate's default: rename app.log to app.log.N; the next write creates a new app.log.
     Rename,
     /// logrotate's copytruncate: copy app.log to app.log.N, then truncate app.log.
     CopyTruncate,
+    /// copytruncate seen part-way: the agent looks while the copy holds `percent` % of the file
+    /// (0: just created), then logrotate finishes the copy and truncates.
+    CopyTruncateSeenPartway(u8),
     /// `> app.log`.
     Truncate,
     /// `> app.log` and at once more lines than it had, before the agent looks again.
@@ -32,20 +38,43 @@ enum Op {
     DeleteOldest,
     /// Append to app.log and delete it before the agent looks: the open descriptor still has the data.
     WriteThenDeleteLive(Vec<usize>),
-    /// Stop the agent (checkpoints persisted) and start it again.
+    /// A new file that starts with app.log's first KiB (all of it when shorter), then records of its own.
+    SharedHead(Vec<usize>),
+    /// The stream acknowledges the in-flight records this seed picks, in any order.
+    Ack(u64),
+    /// The checkpoint writer's group commit.
+    Commit,
+    /// SIGTERM: what is in flight is sent and acknowledged, checkpoints persisted, started again.
     Restart,
+    /// kill -9: in-flight records are lost and only the last group commit survives.
+    Kill,
+    /// The logs directory is moved away between two looks, then back.
+    DirAway,
+    /// `rm -r` of the logs directory with every file in it, created again empty.
+    RemoveDir,
+    /// Reads fail (EIO) for a few looks while records are appended; then they work again.
+    ReadErrors(Vec<usize>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
+    let lens = || proptest::collection::vec(1usize..120, 1..20);
     prop_oneof![
-        6 => proptest::collection::vec(1usize..120, 1..20).prop_map(Op::Write),
+        6 => lens().prop_map(Op::Write),
         2 => Just(Op::Rename),
         1 => Just(Op::CopyTruncate),
+        1 => (0u8..100).prop_map(Op::CopyTruncateSeenPartway),
         1 => Just(Op::Truncate),
         1 => (1usize..40).prop_map(Op::Rewrite),
         1 => Just(Op::DeleteOldest),
         1 => proptest::collection::vec(1usize..120, 1..5).prop_map(Op::WriteThenDeleteLive),
+        1 => proptest::collection::vec(1usize..120, 1..5).prop_map(Op::SharedHead),
+        4 => any::<u64>().prop_map(Op::Ack),
+        2 => Just(Op::Commit),
         1 => Just(Op::Restart),
+        1 => Just(Op::Kill),
+        1 => Just(Op::DirAway),
+        1 => Just(Op::RemoveDir),
+        1 => proptest::collection::vec(1usize..120, 1..5).prop_map(Op::ReadErrors),
     ]
 }
 
@@ -71,6 +100,9 @@ impl TailOutput for Collect {
 /// How long the tailer of these tests waits to tell a copy from a new file with the same start.
 const COPY_WAIT_IN_TESTS: Duration = Duration::from_millis(150);
 
+/// How long a held multi-line record of the model waits for more lines.
+const MULTI_LINE_QUIET_IN_MODEL: Duration = Duration::from_millis(300);
+
 fn tailer(dir: &Path, glob: &str, cp: &Arc<Checkpoints>) -> Tailer {
     tailer_with(dir, glob, cp, None, None)
 }
@@ -83,8 +115,12 @@ fn tailer_with(
     multi_line_start: Option<&str>,
     footer: Option<&str>,
 ) -> Tailer {
+    tailer_of(settings_with(dir, glob, multi_line_start, footer), cp)
+}
+
+fn tailer_of(settings: TailSettings, cp: &Arc<Checkpoints>) -> Tailer {
     let mut t = Tailer::new(
-        settings_with(dir, glob, multi_line_start, footer),
+        settings,
         cp.clone(),
         Arc::new(AtomicBool::new(false)),
         Arc::new(TailStats::default()),
@@ -124,165 +160,473 @@ fn settings_with(
     }
 }
 
-fn run_model(ops: Vec<Op>, glob: &str) -> Result<(), TestCaseError> {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("logs");
-    std::fs::create_dir(&dir).unwrap();
-    let cp_path = tmp.path().join("checkpoints");
-    let live = dir.join("app.log");
-    let mut cp = Checkpoints::open(&cp_path, 7).unwrap();
-    let mut t = tailer(&dir, glob, &cp);
-    let mut out = Collect {
-        cp: cp.clone(),
-        lines: vec![],
-    };
-    let mut written: Vec<String> = vec![];
-    let mut may_repeat: HashSet<String> = HashSet::new();
-    let mut rotated: Vec<PathBuf> = vec![];
-    let mut next_line = 0usize;
-    let mut next_rot = 1usize;
-    let copies_visible = glob != "app.log";
-    for op in ops {
-        match op {
-            Op::Write(lens) => {
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&live)
-                    .unwrap();
-                for len in lens {
-                    let line = format!("L{next_line:05}{}\n", "x".repeat(len));
-                    next_line += 1;
-                    f.write_all(line.as_bytes()).unwrap();
-                    written.push(line);
+/// A record in flight: sent, not yet acknowledged.
+struct Sent {
+    fid: TrackedFileId,
+    start: u64,
+    end: u64,
+    text: String,
+}
+
+/// The stream as the model sees it: records in flight until an `Ack` picks them.
+#[derive(Default)]
+struct Stream {
+    in_flight: Vec<Sent>,
+    /// How many times each record was stored and acknowledged.
+    delivered: HashMap<String, usize>,
+}
+
+impl TailOutput for Stream {
+    fn record(&mut self, fid: TrackedFileId, start: u64, end: u64, data: &[u8]) {
+        self.in_flight.push(Sent {
+            fid,
+            start,
+            end,
+            text: String::from_utf8(data.to_vec()).unwrap(),
+        });
+    }
+    fn skipped(&mut self, _fid: TrackedFileId, _start: u64, _end: u64) {
+        panic!("the model writes no lines to skip");
+    }
+    fn flush(&mut self) -> bool {
+        true
+    }
+}
+
+/// A small deterministic generator (the model must replay from its seed).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// The model: the files on disk, the agent (tailer and checkpoints) and the stream.
+struct Model {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    live: PathBuf,
+    cp_path: PathBuf,
+    settings: TailSettings,
+    cp: Arc<Checkpoints>,
+    t: Tailer,
+    stream: Stream,
+    multi_line: bool,
+    /// Records written, with how many times each (a shared head is written twice).
+    written: HashMap<String, usize>,
+    /// Records that may arrive more often than written, and why.
+    may_repeat: HashMap<String, &'static str>,
+    /// How many of a record's copies may never arrive: gone from disk (removed, truncated)
+    /// before they were delivered, and lost in flight or never read.
+    may_miss: HashMap<String, usize>,
+    /// Acknowledged records the last group commit may not cover.
+    acked_uncommitted: Vec<Sent>,
+    rotated: Vec<PathBuf>,
+    next_record: usize,
+    next_rot: usize,
+    next_shared: usize,
+    /// Whether rotated names match the glob (`app.log*`), or only app.log does.
+    copies_visible: bool,
+}
+
+impl Model {
+    fn new(glob: &str, multi_line: bool) -> Model {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("logs");
+        std::fs::create_dir(&dir).unwrap();
+        let cp_path = tmp.path().join("checkpoints");
+        let cp = Checkpoints::open(&cp_path, 7).unwrap();
+        let mut settings = settings_with(&dir, glob, multi_line.then_some("L"), None);
+        settings.split.multi_line_quiet = MULTI_LINE_QUIET_IN_MODEL;
+        let t = tailer_of(settings.clone(), &cp);
+        Model {
+            live: dir.join("app.log"),
+            _tmp: tmp,
+            dir,
+            cp_path,
+            settings,
+            cp,
+            t,
+            stream: Stream::default(),
+            multi_line,
+            written: HashMap::new(),
+            may_repeat: HashMap::new(),
+            may_miss: HashMap::new(),
+            acked_uncommitted: vec![],
+            rotated: vec![],
+            next_record: 0,
+            next_rot: 1,
+            next_shared: 1,
+            copies_visible: glob != "app.log",
+        }
+    }
+
+    /// A new record: one line, or in a multi-line flow a line and `len % 3` continuation lines.
+    fn record(&mut self, len: usize, fill: char) -> String {
+        let n = self.next_record;
+        self.next_record += 1;
+        let mut r = format!("L{n:05}{}\n", fill.to_string().repeat(len));
+        if self.multi_line {
+            for k in 0..len % 3 {
+                r += &format!("  at frame {k} of {n}\n");
+            }
+        }
+        r
+    }
+
+    /// Appends new records to `path` (creating it), counting them as written.
+    fn append(&mut self, path: &Path, lens: &[usize], fill: char) {
+        self.append_counted(path, lens, fill, true);
+    }
+
+    /// Appends new records to `path`; `counted`: they are expected to arrive.
+    fn append_counted(&mut self, path: &Path, lens: &[usize], fill: char, counted: bool) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        for &len in lens {
+            let r = self.record(len, fill);
+            f.write_all(r.as_bytes()).unwrap();
+            if counted {
+                *self.written.entry(r).or_default() += 1;
+            }
+        }
+    }
+
+    /// The records of a file's text (a multi-line record runs to the next line starting with L).
+    fn records_of(&self, text: &str) -> Vec<String> {
+        let mut out: Vec<String> = vec![];
+        for line in text.split_inclusive('\n') {
+            match out.last_mut() {
+                Some(last) if self.multi_line && !line.starts_with('L') => *last += line,
+                _ => out.push(line.to_owned()),
+            }
+        }
+        out
+    }
+
+    /// The records in the files the glob matches now, with how many copies of each.
+    fn on_disk(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for e in std::fs::read_dir(&self.dir).unwrap() {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let matches = match self.copies_visible {
+                true => name.starts_with("app.log"),
+                false => name == "app.log",
+            };
+            if matches {
+                for r in self.records_of(&std::fs::read_to_string(&path).unwrap()) {
+                    *out.entry(r).or_default() += 1;
                 }
             }
+        }
+        out
+    }
+
+    /// Copies of records that can no longer arrive: written, but neither delivered nor in
+    /// `still_available` (on disk, or in flight) nor already allowed to miss.
+    fn allow_missing_beyond(&mut self, still_available: &HashMap<String, usize>) {
+        for (r, &want) in &self.written {
+            let have = self.stream.delivered.get(r).copied().unwrap_or(0)
+                + still_available.get(r).copied().unwrap_or(0)
+                + self.may_miss.get(r).copied().unwrap_or(0);
+            if have < want {
+                *self.may_miss.entry(r.clone()).or_default() += want - have;
+            }
+        }
+    }
+
+    fn truncate_live(&self) {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&self.live)
+            .unwrap();
+    }
+
+    /// A copy's records may arrive again when it is too short to fingerprint.
+    fn note_short_copy(&mut self, content: &str) {
+        if self.copies_visible && content.len() < 1024 {
+            for r in self.records_of(content) {
+                self.may_repeat.insert(r, "a copy too short to fingerprint");
+            }
+        }
+    }
+
+    /// The agent looks until a pass reads nothing.
+    fn look(&mut self) -> Result<(), TestCaseError> {
+        let mut passes = 0;
+        while self.t.poll(&mut self.stream) == Some(true) {
+            passes += 1;
+            prop_assert!(passes < 10_000, "the tailer never stops reading");
+        }
+        Ok(())
+    }
+
+    fn ack(&mut self, picked: impl Fn(usize) -> bool) {
+        let mut keep = vec![];
+        for (i, s) in std::mem::take(&mut self.stream.in_flight)
+            .into_iter()
+            .enumerate()
+        {
+            if picked(i) {
+                self.cp.ack(s.fid, s.start, s.end);
+                *self.stream.delivered.entry(s.text.clone()).or_default() += 1;
+                self.acked_uncommitted.push(s);
+            } else {
+                keep.push(s);
+            }
+        }
+        self.stream.in_flight = keep;
+    }
+
+    fn commit(&mut self) {
+        self.cp.persist(false).unwrap();
+        let cp = &self.cp;
+        self.acked_uncommitted
+            .retain(|s| cp.committed(s.fid).is_none_or(|c| c < s.end));
+    }
+
+    /// A new agent on what the checkpoint file holds.
+    fn start_again(&mut self) {
+        let cp = Checkpoints::open(&self.cp_path, 7).unwrap();
+        self.t = tailer_of(self.settings.clone(), &cp);
+        self.cp = cp;
+        self.acked_uncommitted.clear();
+    }
+
+    fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
+        let live = self.live.clone();
+        match op {
+            Op::Write(lens) => self.append(&live, &lens, 'x'),
             Op::Rename => {
                 if live.exists() {
-                    let to = dir.join(format!("app.log.{next_rot}"));
-                    next_rot += 1;
+                    let to = self.dir.join(format!("app.log.{}", self.next_rot));
+                    self.next_rot += 1;
                     std::fs::rename(&live, &to).unwrap();
-                    rotated.push(to);
+                    self.rotated.push(to);
                 }
             }
             Op::CopyTruncate => {
                 if live.exists() {
-                    let to = dir.join(format!("app.log.{next_rot}"));
-                    next_rot += 1;
+                    let to = self.dir.join(format!("app.log.{}", self.next_rot));
+                    self.next_rot += 1;
                     std::fs::copy(&live, &to).unwrap();
                     let content = std::fs::read_to_string(&to).unwrap();
-                    if copies_visible && content.len() < 1024 {
-                        may_repeat.extend(content.lines().map(|l| format!("{l}\n")));
-                    }
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .truncate(true)
-                        .open(&live)
-                        .unwrap();
-                    rotated.push(to);
+                    self.note_short_copy(&content);
+                    self.truncate_live();
+                    self.rotated.push(to);
+                }
+            }
+            Op::CopyTruncateSeenPartway(percent) => {
+                if live.exists() {
+                    let to = self.dir.join(format!("app.log.{}", self.next_rot));
+                    self.next_rot += 1;
+                    let content = std::fs::read(&live).unwrap();
+                    let cut = content.len() * usize::from(percent) / 100;
+                    std::fs::write(&to, &content[..cut]).unwrap();
+                    self.look()?;
+                    let mut f = std::fs::OpenOptions::new().append(true).open(&to).unwrap();
+                    f.write_all(&content[cut..]).unwrap();
+                    self.note_short_copy(&String::from_utf8(content).unwrap());
+                    self.truncate_live();
+                    self.rotated.push(to);
                 }
             }
             Op::Truncate => {
                 if live.exists() {
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .truncate(true)
-                        .open(&live)
-                        .unwrap();
+                    self.truncate_live();
                 }
             }
             Op::Rewrite(extra) => {
                 if live.exists() {
                     let old = std::fs::metadata(&live).unwrap().len() as usize;
-                    let mut f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .truncate(true)
-                        .open(&live)
-                        .unwrap();
+                    self.truncate_live();
+                    let mut lens = vec![];
                     let mut len = 0;
-                    let mut n = 0;
-                    while len <= old || n < extra {
-                        let line = format!("L{next_line:05}rewritten{}\n", "y".repeat(n % 50));
-                        next_line += 1;
-                        n += 1;
-                        len += line.len();
-                        f.write_all(line.as_bytes()).unwrap();
-                        written.push(line);
+                    while len <= old || lens.len() < extra {
+                        lens.push(lens.len() % 50 + 1);
+                        len += 7 + lens.len() % 50;
                     }
+                    self.append(&live, &lens, 'y');
                 }
             }
             Op::WriteThenDeleteLive(lens) => {
                 // Only a file the agent already follows can be read after its deletion.
                 if live.exists() {
-                    let mut f = std::fs::OpenOptions::new()
-                        .append(true)
-                        .open(&live)
-                        .unwrap();
-                    for len in lens {
-                        let line = format!("L{next_line:05}{}\n", "z".repeat(len));
-                        next_line += 1;
-                        f.write_all(line.as_bytes()).unwrap();
-                        written.push(line);
-                    }
+                    self.append(&live, &lens, 'z');
                     std::fs::remove_file(&live).unwrap();
                 }
             }
             Op::DeleteOldest => {
-                if !rotated.is_empty() {
-                    let p = rotated.remove(0);
-                    std::fs::remove_file(p).unwrap();
+                if !self.rotated.is_empty() {
+                    std::fs::remove_file(self.rotated.remove(0)).unwrap();
                 }
             }
+            Op::SharedHead(lens) => {
+                if let Ok(text) = std::fs::read_to_string(&live) {
+                    let mut head = String::new();
+                    for r in self.records_of(&text) {
+                        if head.len() >= 1024 || !r.ends_with('\n') {
+                            break;
+                        }
+                        head += &r;
+                    }
+                    let path = self.dir.join(format!("app.log.shared{}", self.next_shared));
+                    self.next_shared += 1;
+                    std::fs::write(&path, &head).unwrap();
+                    // Without copies visible, the glob does not match it: never sent.
+                    let visible = self.copies_visible;
+                    self.append_counted(&path, &lens, 's', visible);
+                    if visible {
+                        for r in self.records_of(&head) {
+                            *self.written.entry(r).or_default() += 1;
+                        }
+                    }
+                    // Told from a copy only after copy_wait: decided before the next rotation,
+                    // which could make a copy of it.
+                    self.look()?;
+                    std::thread::sleep(COPY_WAIT_IN_TESTS + Duration::from_millis(20));
+                    self.look()?;
+                }
+            }
+            Op::Ack(seed) => {
+                let mut rng = SplitMix(seed);
+                let picks: Vec<bool> = (0..self.stream.in_flight.len())
+                    .map(|_| !rng.next().is_multiple_of(3))
+                    .collect();
+                self.ack(|i| picks[i]);
+            }
+            Op::Commit => self.commit(),
             Op::Restart => {
-                cp.persist(true).unwrap();
-                drop(t);
-                cp = Checkpoints::open(&cp_path, 7).unwrap();
-                out.cp = cp.clone();
-                t = tailer(&dir, glob, &cp);
+                self.ack(|_| true);
+                self.cp.persist(true).unwrap();
+                self.start_again();
+            }
+            Op::Kill => {
+                // What was read but not delivered is read again after the restart, from the
+                // files that still hold it; records no file the glob matches holds are gone.
+                let on_disk = self.on_disk();
+                self.allow_missing_beyond(&on_disk);
+                for s in &self.acked_uncommitted {
+                    self.may_repeat.insert(
+                        s.text.clone(),
+                        "acknowledged after the last commit, then a kill",
+                    );
+                }
+                self.stream.in_flight.clear();
+                self.start_again();
+            }
+            Op::DirAway => {
+                let away = self.dir.with_extension("away");
+                std::fs::rename(&self.dir, &away).unwrap();
+                self.look()?;
+                std::fs::rename(&away, &self.dir).unwrap();
+            }
+            Op::RemoveDir => {
+                // What was read is in flight and still arrives; the rest may be lost.
+                let mut in_flight: HashMap<String, usize> = HashMap::new();
+                for s in &self.stream.in_flight {
+                    *in_flight.entry(s.text.clone()).or_default() += 1;
+                }
+                self.allow_missing_beyond(&in_flight);
+                std::fs::remove_dir_all(&self.dir).unwrap();
+                std::fs::create_dir(&self.dir).unwrap();
+                self.rotated.clear();
+            }
+            Op::ReadErrors(lens) => {
+                self.t.inject_read_errors(Some(std::io::ErrorKind::Other));
+                self.look()?;
+                if live.exists() {
+                    self.append(&live, &lens, 'e');
+                }
+                self.look()?;
+                self.t.inject_read_errors(None);
             }
         }
-        // The agent looks after every step and reads until nothing is left (a pass reads at most
-        // CHUNKS_PER_TURN chunks per file, as in production, where the loop goes on while it progresses).
-        let mut passes = 0;
-        while t.poll(&mut out) == Some(true) {
-            passes += 1;
-            prop_assert!(passes < 10_000, "the tailer never stops reading");
+        // The agent looks after every step and reads until nothing is left (a pass reads at
+        // most CHUNKS_PER_TURN chunks per file, as in production, where the loop goes on while it
+        // progresses).
+        self.look()
+    }
+
+    /// Everything in flight is acknowledged and every decision that waits is taken, until the
+    /// agent has nothing left to send.
+    fn settle(&mut self) -> Result<(), TestCaseError> {
+        let wait = COPY_WAIT_IN_TESTS.max(MULTI_LINE_QUIET_IN_MODEL) + Duration::from_millis(20);
+        for _ in 0..20 {
+            self.ack(|_| true);
+            std::thread::sleep(wait);
+            self.look()?;
+            if self.stream.in_flight.is_empty() {
+                return Ok(());
+            }
         }
+        prop_assert!(false, "the agent kept sending");
+        Ok(())
     }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for l in &out.lines {
-        *seen.entry(l.as_str()).or_default() += 1;
+
+    fn check(&self) -> Result<(), TestCaseError> {
+        for (r, &want) in &self.written {
+            let got = self.stream.delivered.get(r).copied().unwrap_or(0);
+            prop_assert!(
+                got + self.may_miss.get(r).copied().unwrap_or(0) >= want,
+                "record {:?} arrived {got} times of {want}",
+                r.trim_end()
+            );
+            prop_assert!(
+                got <= want || self.may_repeat.contains_key(r),
+                "record {:?} arrived {got} times of {want}",
+                r.trim_end()
+            );
+        }
+        for r in self.stream.delivered.keys() {
+            prop_assert!(
+                self.written.get(r).is_some_and(|&n| n > 0),
+                "record {:?} was never written",
+                r.trim_end()
+            );
+        }
+        Ok(())
     }
-    for w in &written {
-        let n = seen.get(w.as_str()).copied().unwrap_or(0);
-        prop_assert!(n >= 1, "line {:?} was lost", w.trim_end());
-        prop_assert!(
-            n == 1 || may_repeat.contains(w),
-            "line {:?} arrived {n} times",
-            w.trim_end()
-        );
+}
+
+fn run_model(ops: Vec<Op>, glob: &str, multi_line: bool) -> Result<(), TestCaseError> {
+    let mut m = Model::new(glob, multi_line);
+    for op in ops {
+        m.apply(op)?;
     }
-    prop_assert_eq!(
-        seen.len(),
-        written.len(),
-        "lines that were never written arrived"
-    );
-    Ok(())
+    m.settle()?;
+    m.check()
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// Rotated files keep matching the glob (`app.log*`): they are followed under their new names.
     #[test]
     fn nothing_lost_when_rotations_match(ops in proptest::collection::vec(op(), 1..40)) {
-        run_model(ops, "app.log*")?;
+        run_model(ops, "app.log*", false)?;
     }
 
     /// Only the live name matches (`app.log`): a renamed file is read to its end, then dropped.
     #[test]
     fn nothing_lost_when_only_the_live_name_matches(ops in proptest::collection::vec(op(), 1..40)) {
-        run_model(ops, "app.log")?;
+        run_model(ops, "app.log", false)?;
+    }
+
+    /// Records of several lines (`multiLineStartPattern`), held until the next one starts.
+    #[test]
+    fn nothing_lost_with_multi_line_records(ops in proptest::collection::vec(op(), 1..40)) {
+        run_model(ops, "app.log*", true)?;
     }
 }
 
@@ -570,6 +914,40 @@ fn a_briefly_missing_directory_does_not_resend_its_files() {
     for line in first.iter().chain(&second).chain(&lines("other", 30)) {
         let n = out.lines.iter().filter(|l| *l == line).count();
         assert_eq!(n, 1, "{} arrived {n} times", line.trim_end());
+    }
+}
+
+/// A listing taken while logrotate shifts app.log.9 to app.log.10 may show neither name (seen in
+/// a run of `tests/e2e/logrotate.rs`: a rotated file sent twice whole). A file missing from one
+/// listing and back under another name at the next is the same file, open or closed.
+#[test]
+fn a_file_missing_from_one_listing_is_not_sent_again() {
+    for closed in [false, true] {
+        let f = Fixture::new();
+        let dir = &f.dir;
+        let mut settings = settings_with(dir, "app.log*", None, None);
+        if !closed {
+            settings.close_rotated_after = Duration::from_secs(600);
+        }
+        let mut t = tailer_of(settings, &f.cp);
+        let mut out = f.collect();
+        let lines: Vec<String> = (0..50).map(|i| format!("rotated {i:04}\n")).collect();
+        std::fs::write(dir.join("app.log.9"), lines.concat()).unwrap();
+        drain(&mut t, &mut out, Duration::ZERO);
+        // Out of the listing for one look (a name the glob does not match), then back.
+        std::fs::rename(dir.join("app.log.9"), dir.join("shifting")).unwrap();
+        t.poll(&mut out);
+        std::fs::rename(dir.join("shifting"), dir.join("app.log.10")).unwrap();
+        drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+        for line in &lines {
+            let n = out.lines.iter().filter(|l| *l == line).count();
+            assert_eq!(
+                n,
+                1,
+                "closed {closed}: {} arrived {n} times",
+                line.trim_end()
+            );
+        }
     }
 }
 

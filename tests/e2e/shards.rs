@@ -35,8 +35,7 @@ async fn deterministic_keys_route_by_md5_hash_range() {
         "{}",
         agent.log_text()
     );
-    agent.signal(libc::SIGTERM);
-    assert_eq!(agent.wait(Duration::from_secs(15)), Some(0));
+    agent.stop(Duration::from_secs(15));
 
     let shards = c.list_shards().stream_name("sharded").send().await.unwrap();
     let ranges: Vec<(String, u128, u128)> = shards

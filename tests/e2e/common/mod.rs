@@ -127,7 +127,10 @@ impl Agent {
         let mut cmd = Command::new(&program);
         cmd.arg("-c")
             .arg(config)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                "info,kinetail::agent=debug,kinetail::pipeline=debug",
+            )
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -206,10 +209,74 @@ impl Agent {
         }
     }
 
+    /// SIGTERMs it and asserts it exits 0 within `within`; a failure shows the log's tail and,
+    /// for an agent still running, what each of its threads was waiting in.
+    pub fn stop(mut self, within: Duration) {
+        self.signal(libc::SIGTERM);
+        let mut c = self.child.take().unwrap();
+        let asked = Instant::now();
+        let deadline = asked + within;
+        let (code, threads) = loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                break (st.code(), String::new());
+            }
+            if Instant::now() >= deadline {
+                let threads = thread_states(c.id());
+                let _ = c.kill();
+                let _ = c.wait();
+                break (None, threads);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if code != Some(0) {
+            let log = self.log_text();
+            let lines: Vec<&str> = log.lines().collect();
+            panic!(
+                "the agent {} {:.1} s after SIGTERM (asked to stop within {:.1} s); its threads:\n{threads}\nlast log lines:\n{}",
+                match code {
+                    Some(c) => format!("exited with {c}"),
+                    None => "was still running (killed)".to_owned(),
+                },
+                asked.elapsed().as_secs_f64(),
+                within.as_secs_f64(),
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+        }
+    }
+
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Each thread of process `pid`: name, state and the kernel function it waits in.
+fn thread_states(pid: u32) -> String {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for t in tasks.flatten() {
+        let p = t.path();
+        let read = |f: &str| std::fs::read_to_string(p.join(f)).unwrap_or_default();
+        let stat = read("stat");
+        let state = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("?")
+            .to_owned();
+        out += &format!(
+            "  {} {} {} {}\n",
+            t.file_name().to_string_lossy(),
+            read("comm").trim(),
+            state,
+            read("wchan")
+        );
+    }
+    out
 }
 
 impl Drop for Agent {
