@@ -238,8 +238,17 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
     }
     let _ = drain_tx.send(Some(drain_deadline));
     let mut abandoned = 0;
+    // Whatever a flow is stuck in, the agent exits in time: what it had not sent is not
+    // checkpointed, and is read again after a restart.
+    let give_up_at = tokio::time::Instant::from_std(stopping + budget);
     for f in &mut flows {
-        abandoned += f.finish().await;
+        match tokio::time::timeout_at(give_up_at, f.finish()).await {
+            Ok(left) => abandoned += left,
+            Err(_) => tracing::error!(
+                "{}: did not stop within shutdownTimeoutMillis; exiting without waiting for it",
+                f.id
+            ),
+        }
         tracing::debug!(
             "{}: stopped {} ms after the signal",
             f.id,
@@ -247,7 +256,7 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         );
     }
     let _ = stop_tx.send(true);
-    let _ = writer.await;
+    let _ = tokio::time::timeout(FINAL_WRITE_MARGIN, writer).await;
     let _ = reporter.await;
     tracing::debug!(
         "checkpoint writer stopped {} ms after the signal",

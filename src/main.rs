@@ -131,8 +131,11 @@ fn run(path: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(kinetail::agent::run(config))?;
-    Ok(())
+    let result = runtime.block_on(kinetail::agent::run(config));
+    // A blocking task still running (a tail thread's join that gave up, a stuck disk) must
+    // not keep the process from exiting once the agent is done.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(result?)
 }
 
 fn main() -> ExitCode {
