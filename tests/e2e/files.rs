@@ -210,9 +210,45 @@ async fn more_files_than_the_default_descriptor_limit_are_all_followed() {
 
 /// Two exports that share a header longer than the fingerprint (1 KiB) and the same inode: the
 /// second must not be resumed at the first one's offset. `cat new > app.log` while the agent is
-/// stopped keeps the inode, as an inode reused after a delete would.
+/// stopped keeps the inode.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_content_on_the_same_inode_with_the_same_head_is_read_from_the_start() {
+    same_inode_other_content(false).await;
+}
+
+/// As above, the file deleted while the agent is stopped and a new one created that the
+/// filesystem gives the freed inode (ext4 reuses it at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inode_reused_after_a_delete_is_a_new_file() {
+    same_inode_other_content(true).await;
+}
+
+/// Writes `content` at `path` in a file that gets the inode `path` has now, after deleting it.
+/// False when the filesystem does not hand the inode out again.
+fn recreate_on_the_same_inode(path: &std::path::Path, content: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(path).unwrap().ino();
+    std::fs::remove_file(path).unwrap();
+    let dir = path.parent().unwrap().join("candidates");
+    std::fs::create_dir(&dir).unwrap();
+    let mut reused = false;
+    for k in 0..64 {
+        let candidate = dir.join(format!("c{k}"));
+        std::fs::write(&candidate, content).unwrap();
+        if std::fs::metadata(&candidate).unwrap().ino() == inode {
+            std::fs::rename(&candidate, path).unwrap();
+            reused = true;
+            break;
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    if !reused {
+        std::fs::write(path, content).unwrap();
+    }
+    reused
+}
+
+async fn same_inode_other_content(delete_first: bool) {
     let k = Kinesalite::start();
     let c = client(&k.endpoint()).await;
     create_stream(&c, "reuse", 1).await;
@@ -243,11 +279,20 @@ async fn other_content_on_the_same_inode_with_the_same_head_is_read_from_the_sta
     agent.stop(Duration::from_secs(15));
 
     let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
-    std::fs::write(&path, header.clone() + &lines("second", 0, 3000)).unwrap();
-    assert_eq!(
-        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()),
-        inode
-    );
+    let second = header.clone() + &lines("second", 0, 3000);
+    if delete_first {
+        if !recreate_on_the_same_inode(&path, &second) {
+            println!(
+                "this filesystem did not hand the freed inode out again: a new inode is tested"
+            );
+        }
+    } else {
+        std::fs::write(&path, second).unwrap();
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()),
+            inode
+        );
+    }
     let agent = Agent::start(&config, &dir.path().join("agent.log"));
     reader.wait_for(5002, Duration::from_secs(30)).await;
     agent.signal(libc::SIGTERM);

@@ -38,6 +38,8 @@ enum Op {
     DeleteOldest,
     /// Append to app.log and delete it before the agent looks: the open descriptor still has the data.
     WriteThenDeleteLive(Vec<usize>),
+    /// `mv new app.log`: a file written elsewhere replaces the live one.
+    ReplaceLive(Vec<usize>),
     /// A new file that starts with app.log's first KiB (all of it when shorter), then records of its own.
     SharedHead(Vec<usize>),
     /// The stream acknowledges the in-flight records this seed picks, in any order.
@@ -68,6 +70,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::DeleteOldest),
         1 => proptest::collection::vec(1usize..120, 1..5).prop_map(Op::WriteThenDeleteLive),
         1 => proptest::collection::vec(1usize..120, 1..5).prop_map(Op::SharedHead),
+        1 => proptest::collection::vec(1usize..120, 1..5).prop_map(Op::ReplaceLive),
         4 => any::<u64>().prop_map(Op::Ack),
         2 => Just(Op::Commit),
         1 => Just(Op::Restart),
@@ -224,6 +227,8 @@ struct Model {
     /// How many of a record's copies may never arrive: gone from disk (removed, truncated)
     /// before they were delivered, and lost in flight or never read.
     may_miss: HashMap<String, usize>,
+    /// The records of files too short to fingerprint at the last commit.
+    short_at_commit: Vec<String>,
     /// Acknowledged records the last group commit may not cover.
     acked_uncommitted: Vec<Sent>,
     rotated: Vec<PathBuf>,
@@ -258,6 +263,7 @@ impl Model {
             may_repeat: HashMap::new(),
             may_miss: HashMap::new(),
             acked_uncommitted: vec![],
+            short_at_commit: vec![],
             rotated: vec![],
             next_record: 0,
             next_rot: 1,
@@ -314,6 +320,11 @@ impl Model {
 
     /// The records in the files the glob matches now, with how many copies of each.
     fn on_disk(&self) -> HashMap<String, usize> {
+        self.on_disk_in_files(|_| true)
+    }
+
+    /// The records in the files the glob matches now whose size `keep` accepts.
+    fn on_disk_in_files(&self, keep: impl Fn(u64) -> bool) -> HashMap<String, usize> {
         let mut out = HashMap::new();
         for e in std::fs::read_dir(&self.dir).unwrap() {
             let path = e.unwrap().path();
@@ -322,7 +333,7 @@ impl Model {
                 true => name.starts_with("app.log"),
                 false => name == "app.log",
             };
-            if matches {
+            if matches && keep(std::fs::metadata(&path).unwrap().len()) {
                 for r in self.records_of(&std::fs::read_to_string(&path).unwrap()) {
                     *out.entry(r).or_default() += 1;
                 }
@@ -390,9 +401,19 @@ impl Model {
 
     fn commit(&mut self) {
         self.cp.persist(false).unwrap();
+        self.note_short_files();
         let cp = &self.cp;
         self.acked_uncommitted
             .retain(|s| cp.committed(s.fid).is_none_or(|c| c < s.end));
+    }
+
+    /// The checkpoint of a file too short to fingerprint cannot be told apart from another
+    /// file's: if it is copied and the agent killed, a restart reads the copy from 0.
+    fn note_short_files(&mut self) {
+        self.short_at_commit = self
+            .on_disk_in_files(|size| size < 1024)
+            .into_keys()
+            .collect();
     }
 
     /// A new agent on what the checkpoint file holds.
@@ -466,6 +487,11 @@ impl Model {
                     std::fs::remove_file(&live).unwrap();
                 }
             }
+            Op::ReplaceLive(lens) => {
+                let new = self.dir.join("replacement.tmp");
+                self.append(&new, &lens, 'r');
+                std::fs::rename(&new, &live).unwrap();
+            }
             Op::DeleteOldest => {
                 if !self.rotated.is_empty() {
                     std::fs::remove_file(self.rotated.remove(0)).unwrap();
@@ -509,6 +535,7 @@ impl Model {
             Op::Restart => {
                 self.ack(|_| true);
                 self.cp.persist(true).unwrap();
+                self.note_short_files();
                 self.start_again();
             }
             Op::Kill => {
@@ -516,6 +543,12 @@ impl Model {
                 // files that still hold it; records no file the glob matches holds are gone.
                 let on_disk = self.on_disk();
                 self.allow_missing_beyond(&on_disk);
+                for r in &self.short_at_commit {
+                    self.may_repeat.insert(
+                        r.clone(),
+                        "in a file too short to fingerprint at the last commit, then a kill",
+                    );
+                }
                 for s in &self.acked_uncommitted {
                     self.may_repeat.insert(
                         s.text.clone(),
@@ -1203,4 +1236,33 @@ fn a_rotated_file_is_closed_once_done_and_reopened_when_written() {
     a.write_all(b"late\n").unwrap();
     drain(&mut t, &mut out, Duration::ZERO);
     assert_eq!(out.lines, ["one\n", "two\n", "three\n", "late\n"]);
+}
+
+/// One fast file cannot starve the others: a pass reads a bounded share of each file, so a line
+/// written to a quiet file is read in the same pass as the first part of a large backlog.
+#[test]
+fn a_large_backlog_does_not_hold_up_another_file() {
+    let f = Fixture::new();
+    let dir = &f.dir;
+    let mut t = tailer(dir, "*.log", &f.cp);
+    let mut out = f.collect();
+    let backlog: String = (0..5_000).map(|i| format!("backlog {i:06}\n")).collect();
+    std::fs::write(dir.join("busy.log"), &backlog).unwrap();
+    std::fs::write(dir.join("quiet.log"), "quiet one\n").unwrap();
+    assert_eq!(t.poll(&mut out), Some(true));
+    assert!(
+        out.lines.iter().any(|l| l == "quiet one\n"),
+        "the quiet file's line waited for the backlog"
+    );
+    let busy_read = out
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("backlog"))
+        .count();
+    assert!(
+        busy_read > 0 && busy_read < 5_000,
+        "one pass read {busy_read} of the 5,000 backlog lines"
+    );
+    drain(&mut t, &mut out, Duration::ZERO);
+    assert_eq!(out.lines.len(), 5_001);
 }
