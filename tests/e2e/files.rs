@@ -313,6 +313,51 @@ async fn same_inode_other_content(delete_first: bool) {
     assert_eq!(reader.records.len(), 5002);
 }
 
+/// A file truncated and written again, shorter than its checkpoint but starting with the same
+/// first KiB, while the agent is stopped: it is read from the start (its first lines again, as
+/// they are in the file again), not resumed past its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_shrunk_while_the_agent_is_stopped_is_read_from_the_start() {
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "shrunk", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let path = logs.join("app.log");
+    std::fs::write(&path, lines("before", 0, 2000)).unwrap();
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "shrunk", "START_OF_FILE"),
+        serde_json::json!({}),
+    );
+    let log = dir.path().join("agent.log");
+    let agent = Agent::start(&config, &log);
+    let mut reader = StreamReader::new(&c, "shrunk").await;
+    assert_eq!(reader.wait_for(2000, Duration::from_secs(30)).await, 2000);
+    agent.stop(Duration::from_secs(15));
+    // Same inode and first KiB, a sixth of the size.
+    std::fs::write(&path, lines("before", 0, 100) + &lines("after", 0, 200)).unwrap();
+    let agent = Agent::start(&config, &log);
+    reader.wait_for(2300, Duration::from_secs(30)).await;
+    let text = agent.log_text();
+    agent.stop(Duration::from_secs(15));
+    reader.settle(Duration::from_millis(600)).await;
+    let got = counts(&reader.records);
+    for i in 0..200 {
+        let line = format!("after-{i:06} some log text\n");
+        assert_eq!(got.get(&line), Some(&1), "{line:?}; log:\n{text}");
+    }
+    for i in 0..2000 {
+        let line = format!("before-{i:06} some log text\n");
+        let want = if i < 100 { 2 } else { 1 };
+        assert_eq!(got.get(&line), Some(&want), "{line:?}; log:\n{text}");
+    }
+    assert_eq!(reader.records.len(), 2300, "log:\n{text}");
+    assert!(text.contains("truncated since its checkpoint"), "log:\n{text}");
+}
+
 /// Globs in the directory part (a kinetail extension): `*` matches one directory level, `**` any
 /// number; a directory created after the start is followed; deeper files do not match `*`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
