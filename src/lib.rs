@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod ec2;
 pub mod java;
+pub mod lag;
 pub mod log_limit;
 pub mod metrics;
 pub mod pipeline;

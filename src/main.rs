@@ -36,6 +36,13 @@ enum Command {
     Run,
     /// Validate a configuration and print the resolved flows, without touching AWS or the files.
     Check,
+    /// Show how far behind each file of each flow is, from the checkpoint file and the files on
+    /// disk (no AWS; works whether the agent runs or not).
+    Status {
+        /// Print JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what a flow would send from its files (or standard input), and why lines are skipped,
     /// without AWS and without touching checkpoints.
     Preview {
@@ -138,6 +145,23 @@ fn run(path: &Path) -> anyhow::Result<()> {
     Ok(result?)
 }
 
+fn status(path: &Path, json: bool) -> anyhow::Result<()> {
+    let config = kinetail::config::load(path)?;
+    let flows = kinetail::lag::report(&config)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &flows)?;
+        writeln!(out)?;
+    } else {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        kinetail::lag::write_table(&flows, now, &mut out)?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let path = config_path(cli.configuration);
@@ -150,6 +174,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Preview { flow, lines, stdin } => preview(&path, flow, lines, stdin),
+        Command::Status { json } => status(&path, json),
         Command::Run => {
             init_logging();
             run(&path)

@@ -38,6 +38,8 @@ struct Tracked {
     /// The file ends here for good (a copy holding less than was read of its original): the
     /// offset recorded is never past it.
     end: Option<u64>,
+    /// Unix time (ms) at which the acknowledged offset last moved (0: never).
+    last_ack_millis: u64,
 }
 
 impl Tracked {
@@ -56,6 +58,9 @@ struct State {
     /// Flows that have started at least once (their files no longer get `initialPosition`).
     started_flows: std::collections::BTreeSet<String>,
     dirty: bool,
+    /// When the previous run's entries that were claimed were last acknowledged, by device,
+    /// inode and offset: kept for the entry that resumes from them.
+    claimed_ack_millis: HashMap<(u64, u64, u64), u64>,
 }
 
 /// The checkpoint keeper shared by every flow: takes acknowledgements, persists watermarks.
@@ -153,6 +158,12 @@ impl Checkpoints {
         if let Some(prev) = s.previous.get_mut(flow) {
             prev.retain(|p| p != entry);
         }
+        if entry.last_ack_millis > 0 {
+            s.claimed_ack_millis.insert(
+                (entry.identity.dev, entry.identity.ino, entry.offset),
+                entry.last_ack_millis,
+            );
+        }
     }
 
     /// Starts tracking a file whose bytes before `offset` need no sending; returns its handle.
@@ -168,12 +179,24 @@ impl Checkpoints {
         // The previous run's entry of this very content is superseded (the tailer claims the one
         // it resumed from; this catches one it did not look at). An entry of the content the
         // inode had before a truncation stays, for its copy.
+        let mut last_ack_millis = 0;
         if let Some(prev) = s.previous.get_mut(flow) {
             prev.retain(|p| {
-                !(p.identity.dev == identity.dev
+                let same = p.identity.dev == identity.dev
                     && p.identity.ino == identity.ino
-                    && p.identity.fingerprint == identity.fingerprint)
+                    && p.identity.fingerprint == identity.fingerprint;
+                if same && p.offset == offset {
+                    last_ack_millis = p.last_ack_millis;
+                }
+                !same
             });
+        }
+        if last_ack_millis == 0 {
+            // Resumed from an entry claimed already (the tailer's usual path).
+            last_ack_millis = s
+                .claimed_ack_millis
+                .remove(&(identity.dev, identity.ino, offset))
+                .unwrap_or(0);
         }
         s.files.insert(
             fid,
@@ -186,6 +209,7 @@ impl Checkpoints {
                 finished: false,
                 before: None,
                 end: None,
+                last_ack_millis,
             },
         );
         s.dirty = true;
@@ -238,11 +262,16 @@ impl Checkpoints {
     pub fn ack_many(&self, acks: impl IntoIterator<Item = (TrackedFileId, u64, u64)>) {
         let mut s = self.lock();
         let mut moved = false;
+        let mut now = 0;
         let mut ack_one = |s: &mut State, (fid, start, end): (TrackedFileId, u64, u64)| {
             let Some(t) = s.files.get_mut(&fid) else {
                 return;
             };
             if t.watermark.ack(start, end) {
+                if now == 0 {
+                    now = now_millis();
+                }
+                t.last_ack_millis = now;
                 if t.forget_at.is_some_and(|at| t.watermark.committed() >= at) {
                     s.files.remove(&fid);
                 }
@@ -361,6 +390,7 @@ impl Checkpoints {
                     path: t.path.clone(),
                     offset: t.committed(),
                     last_seen_millis: now,
+                    last_ack_millis: t.last_ack_millis,
                     finished: t.finished,
                     before: t.before.clone(),
                 });
@@ -509,6 +539,33 @@ mod tests {
     }
 
     #[test]
+    fn the_time_of_the_last_ack_is_persisted_and_kept_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp");
+        let cp = Checkpoints::open(&path, 7).unwrap();
+        let fid = cp.track("f", ident(9), Path::new("/x/a.log"), 0);
+        cp.persist(false).unwrap();
+        assert_eq!(previous_after_reopen(&path).last_ack_millis, 0);
+        let before = now_millis();
+        cp.ack(fid, 0, 300);
+        cp.persist(false).unwrap();
+        let acked_at = previous_after_reopen(&path).last_ack_millis;
+        assert!(acked_at >= before && acked_at <= now_millis());
+        // A restart that resumes the file keeps the time until the next ack.
+        let again = Checkpoints::open(&path, 7).unwrap();
+        let entry = previous(&again, "f", 1, 9).unwrap();
+        again.claim_previous("f", &entry);
+        again.track("f", ident(9), Path::new("/x/a.log"), 300);
+        again.persist(true).unwrap();
+        assert_eq!(previous_after_reopen(&path).last_ack_millis, acked_at);
+    }
+
+    /// The entry of file 9 of flow `f` that a new run on `path` would find.
+    fn previous_after_reopen(path: &Path) -> StoredFile {
+        previous(&Checkpoints::open(path, 7).unwrap(), "f", 1, 9).unwrap()
+    }
+
+    #[test]
     fn forgotten_file_leaves_once_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cp");
@@ -590,6 +647,7 @@ mod tests {
                     path: "/x/old.log".into(),
                     offset: 5,
                     last_seen_millis: now_millis() - 8 * 86_400_000,
+                    last_ack_millis: 0,
                     finished: false,
                     before: None,
                 }],

@@ -64,12 +64,19 @@ pub struct StoredFile {
     /// Unix time (ms) at which the file was last seen by a running agent.
     #[serde(rename = "lastSeenMillis")]
     pub last_seen_millis: u64,
+    /// Unix time (ms) at which its acknowledged offset last moved (0: not since tracking began).
+    #[serde(rename = "lastAckMillis", default, skip_serializing_if = "is_zero")]
+    pub last_ack_millis: u64,
     /// Its `fileFooterPattern` line was seen: nothing more of it is sent, after a restart too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub finished: bool,
     /// The bytes before (about) the offset, checked before resuming after a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<BytesBefore>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// The persisted state of one flow.
@@ -174,6 +181,7 @@ mod tests {
                     path: "/var/log/a.log".into(),
                     offset: 1234,
                     last_seen_millis: 99,
+                    last_ack_millis: 98,
                     finished: false,
                     before: None,
                 }],

@@ -355,7 +355,10 @@ async fn a_file_shrunk_while_the_agent_is_stopped_is_read_from_the_start() {
         assert_eq!(got.get(&line), Some(&want), "{line:?}; log:\n{text}");
     }
     assert_eq!(reader.records.len(), 2300, "log:\n{text}");
-    assert!(text.contains("truncated since its checkpoint"), "log:\n{text}");
+    assert!(
+        text.contains("truncated since its checkpoint"),
+        "log:\n{text}"
+    );
 }
 
 /// Globs in the directory part (a kinetail extension): `*` matches one directory level, `**` any
@@ -559,4 +562,102 @@ async fn ten_thousand_files_under_a_descriptor_cap() {
         most <= cap + 64,
         "{most} descriptors open with maxOpenFiles {cap}"
     );
+}
+
+/// `kinetail status` on the checkpoint of a real run: one file shipped whole, one half-shipped
+/// (grown while the agent is stopped), one not tracked yet; while the agent runs, too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_how_far_behind_each_file_is() {
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "status", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(logs.join("done.log"), lines("done", 0, 300)).unwrap();
+    std::fs::write(logs.join("half.log"), lines("half", 0, 300)).unwrap();
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "status", "START_OF_FILE"),
+        serde_json::json!({}),
+    );
+    let log = dir.path().join("agent.log");
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let agent = Agent::start(&config, &log);
+    let mut reader = StreamReader::new(&c, "status").await;
+    assert_eq!(reader.wait_for(600, Duration::from_secs(30)).await, 600);
+    let status = |json: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kinetail"));
+        cmd.arg("-c").arg(&config).arg("status");
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // While it runs: everything acknowledged (once the group commit wrote it).
+    let mut running = serde_json::Value::Null;
+    for _ in 0..50 {
+        running = serde_json::from_str(&status(true)).unwrap();
+        if running[0]["behind"] == 0 && running[0]["files"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(running[0]["behind"], 0, "{running}");
+    assert_eq!(running[0]["files"][0]["state"], "tracked", "{running}");
+    agent.stop(Duration::from_secs(15));
+
+    let half = logs.join("half.log");
+    let shipped = std::fs::metadata(&half).unwrap().len();
+    let more = lines("half", 300, 450);
+    append(&half, &more);
+    std::fs::write(logs.join("new.log"), lines("new", 0, 10)).unwrap();
+    let text = status(true);
+    let flows: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let files = flows[0]["files"].as_array().unwrap();
+    let by_name = |name: &str| {
+        files
+            .iter()
+            .find(|f| f["path"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} missing from {text}"))
+    };
+    let done = by_name("done.log");
+    let done_size = std::fs::metadata(logs.join("done.log")).unwrap().len();
+    assert_eq!(done["state"], "tracked", "{text}");
+    assert_eq!(done["acknowledged"], done_size, "{text}");
+    assert_eq!(done["behind"], 0, "{text}");
+    let h = by_name("half.log");
+    assert_eq!(h["state"], "tracked", "{text}");
+    assert_eq!(h["acknowledged"], shipped, "{text}");
+    assert_eq!(h["size"], shipped + more.len() as u64, "{text}");
+    assert_eq!(h["behind"], more.len() as u64, "{text}");
+    let acked_at = h["last_ack_millis"].as_u64().unwrap();
+    assert!(acked_at >= started, "{text}");
+    let n = by_name("new.log");
+    assert_eq!(n["state"], "new", "{text}");
+    assert_eq!(n["behind"], lines("new", 0, 10).len() as u64, "{text}");
+    assert_eq!(
+        flows[0]["behind"],
+        (more.len() + lines("new", 0, 10).len()) as u64,
+        "{text}"
+    );
+    let table = status(false);
+    assert!(
+        table.contains(&format!(
+            "{} bytes behind in 2 files",
+            more.len() + lines("new", 0, 10).len()
+        )),
+        "{table}"
+    );
+    assert!(table.contains("half.log"), "{table}");
 }
