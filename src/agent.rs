@@ -37,6 +37,9 @@ pub enum AgentError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signal(std::io::Error),
+    /// A one-off load (`--once`) could not finish.
+    #[error(transparent)]
+    Once(#[from] crate::once::OnceError),
 }
 
 /// The AWS settings of the Kinesis client.
@@ -109,8 +112,10 @@ pub fn validate(config: &AgentConfig) -> Result<(), AgentError> {
     }
 }
 
-/// Runs the agent until SIGTERM or SIGINT, then drains within `shutdownTimeoutMillis`.
-pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
+/// Runs the agent until SIGTERM or SIGINT, then drains within `shutdownTimeoutMillis`. With
+/// `once` (how long without progress ends it), it stops by itself once the files matched at the
+/// start are shipped to the end of their last complete line.
+pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), AgentError> {
     let started = Instant::now();
     validate(&config)?;
     if !config.unknown_keys.is_empty() {
@@ -128,6 +133,15 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         .map_err(AgentError::Signal)?;
 
     let checkpoints = Checkpoints::open(&config.checkpoint_file, config.checkpoint_ttl_days)?;
+    let once = once.map(|give_up_after| {
+        let o = crate::once::Once::at_start(&config.flows, give_up_after);
+        tracing::info!(
+            "--once: shipping {} bytes of {} files, then stopping",
+            o.total(),
+            o.files()
+        );
+        o
+    });
     if crate::checkpoint::store::on_tmpfs(&config.checkpoint_file) {
         tracing::warn!(
             "checkpointFile {} is on tmpfs: the checkpoints will be lost at reboot and files re-read or skipped; use a persistent path such as /var/lib/kinetail/checkpoints",
@@ -226,10 +240,24 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         checkpoints.path().display()
     );
 
-    tokio::select! {
-        _ = sigterm.recv() => tracing::info!("SIGTERM received: stopping"),
-        _ = sigint.recv() => tracing::info!("SIGINT received: stopping"),
-    }
+    let counters: Vec<Arc<FlowCounters>> = flows.iter().map(|f| f.counters.clone()).collect();
+    let once_done = async {
+        match &once {
+            Some(o) => o.wait(&checkpoints, &counters).await,
+            None => std::future::pending().await,
+        }
+    };
+    let once_result = tokio::select! {
+        _ = sigterm.recv() => { tracing::info!("SIGTERM received: stopping"); None }
+        _ = sigint.recv() => { tracing::info!("SIGINT received: stopping"); None }
+        r = once_done => {
+            match &r {
+                Ok(()) => tracing::info!("--once: everything shipped; stopping"),
+                Err(e) => tracing::error!("{e}"),
+            }
+            Some(r)
+        }
+    };
     let stopping = Instant::now();
     let budget = Duration::from_millis(config.shutdown_timeout_millis.max(1));
     let drain_deadline = stopping + budget.saturating_sub(FINAL_WRITE_MARGIN);
@@ -277,6 +305,9 @@ pub async fn run(config: AgentConfig) -> Result<(), AgentError> {
         );
     }
     log_totals(&flows, started);
+    if let Some(Err(e)) = once_result {
+        return Err(e.into());
+    }
     tracing::info!(
         "Agent: Shut down completed in {} ms. Uptime: {} ms. Peak memory: {} KiB",
         stopping.elapsed().as_millis(),

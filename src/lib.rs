@@ -10,6 +10,7 @@ pub mod java;
 pub mod lag;
 pub mod log_limit;
 pub mod metrics;
+pub mod once;
 pub mod pipeline;
 pub mod preview;
 pub mod process;

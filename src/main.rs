@@ -33,7 +33,16 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the agent (the default).
-    Run,
+    Run {
+        /// Ship what the matching files hold now, then exit: 0 once all of it is acknowledged
+        /// and checkpointed; non-zero with the reason when it cannot finish. A progress bar on a
+        /// terminal.
+        #[arg(long)]
+        once: bool,
+        /// With --once: give up (exit non-zero) after this many seconds without progress.
+        #[arg(long, value_name = "SECONDS", default_value_t = 120, requires = "once")]
+        give_up_after: u64,
+    },
     /// Validate a configuration and print the resolved flows, without touching AWS or the files.
     Check,
     /// Show how far behind each file of each flow is, from the checkpoint file and the files on
@@ -129,7 +138,7 @@ fn raise_open_file_limit() {
     }
 }
 
-fn run(path: &Path) -> anyhow::Result<()> {
+fn run(path: &Path, once: Option<std::time::Duration>) -> anyhow::Result<()> {
     let config = kinetail::config::load(path)?;
     raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -138,7 +147,7 @@ fn run(path: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(kinetail::agent::run(config));
+    let result = runtime.block_on(kinetail::agent::run(config, once));
     // A blocking task still running (a tail thread's join that gave up, a stuck disk) must
     // not keep the process from exiting once the agent is done.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -165,8 +174,11 @@ fn status(path: &Path, json: bool) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let path = config_path(cli.configuration);
-    let command = cli.command.unwrap_or(Command::Run);
-    let logging = matches!(command, Command::Run);
+    let command = cli.command.unwrap_or(Command::Run {
+        once: false,
+        give_up_after: 0,
+    });
+    let logging = matches!(command, Command::Run { .. });
     let result = match command {
         Command::Check => match check(&path) {
             Ok(true) => return ExitCode::SUCCESS,
@@ -175,9 +187,15 @@ fn main() -> ExitCode {
         },
         Command::Preview { flow, lines, stdin } => preview(&path, flow, lines, stdin),
         Command::Status { json } => status(&path, json),
-        Command::Run => {
+        Command::Run {
+            once,
+            give_up_after,
+        } => {
             init_logging();
-            run(&path)
+            run(
+                &path,
+                once.then(|| std::time::Duration::from_secs(give_up_after)),
+            )
         }
     };
     match result {

@@ -166,6 +166,18 @@ impl Checkpoints {
         }
     }
 
+    /// How far the file with this device and inode is acknowledged in `flow` (the furthest of
+    /// its entries; `u64::MAX` once its footer was seen: nothing more of it is sent); None while
+    /// it is not tracked.
+    pub fn acknowledged_of(&self, flow: &str, dev: u64, ino: u64) -> Option<u64> {
+        self.lock()
+            .files
+            .values()
+            .filter(|t| t.flow == flow && t.identity.dev == dev && t.identity.ino == ino)
+            .map(|t| if t.finished { u64::MAX } else { t.committed() })
+            .max()
+    }
+
     /// Starts tracking a file whose bytes before `offset` need no sending; returns its handle.
     pub fn track(
         &self,

@@ -661,3 +661,93 @@ async fn status_shows_how_far_behind_each_file_is() {
     );
     assert!(table.contains("half.log"), "{table}");
 }
+
+/// Runs `kinetail -c config run --once ...`; returns its exit code and standard error, killing it
+/// after `within`.
+fn run_once(config: &std::path::Path, extra: &[&str], within: Duration) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kinetail"))
+        .arg("-c")
+        .arg(config)
+        .args(["run", "--once"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + within;
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (code, err)
+}
+
+/// `run --once` ships what the files hold at the start (complete lines), checkpoints it and
+/// exits 0 by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_ships_what_the_files_hold_then_exits_0() {
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "once", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(logs.join("a.log"), lines("a", 0, 20_000)).unwrap();
+    // A partial last line is not waited for.
+    std::fs::write(logs.join("b.log"), lines("b", 0, 5_000) + "partial").unwrap();
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "once", "START_OF_FILE"),
+        serde_json::json!({}),
+    );
+    let (code, err) = run_once(&config, &[], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("--once: everything shipped"), "{err}");
+    let mut reader = StreamReader::new(&c, "once").await;
+    assert_eq!(
+        reader.wait_for(25_000, Duration::from_secs(30)).await,
+        25_000
+    );
+    reader.settle(Duration::from_millis(500)).await;
+    assert_eq!(reader.records.len(), 25_000);
+    // Checkpointed: `status` shows nothing behind but the partial line.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kinetail"))
+        .arg("-c")
+        .arg(&config)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let flows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(flows[0]["behind"], "partial".len(), "{flows}");
+}
+
+/// `run --once` against a stream that does not exist gives up with the reason and a non-zero
+/// exit once nothing moved for `--give-up-after`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_gives_up_with_the_reason_when_it_cannot_finish() {
+    let k = Kinesalite::start();
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(logs.join("a.log"), lines("a", 0, 100)).unwrap();
+    let config = write_config(
+        dir.path(),
+        &k.endpoint(),
+        flow(&logs, "missing", "START_OF_FILE"),
+        serde_json::json!({}),
+    );
+    let (code, err) = run_once(&config, &["--give-up-after", "3"], Duration::from_secs(30));
+    assert!(matches!(code, Some(c) if c != 0), "exit {code:?}: {err}");
+    assert!(err.contains("--once gave up"), "{err}");
+    assert!(err.contains("the destination kept failing"), "{err}");
+}
