@@ -37,6 +37,9 @@ pub enum AgentError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signal(std::io::Error),
+    /// The status endpoint cannot listen on its port.
+    #[error("status.port: cannot listen on 127.0.0.1:{0}: {1}")]
+    StatusPort(u16, std::io::Error),
     /// A one-off load (`--once`) could not finish.
     #[error(transparent)]
     Once(#[from] crate::once::OnceError),
@@ -225,6 +228,25 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
         flows.push(handle);
     }
     let writer = tokio::spawn(checkpoints.clone().run_writer(stop_rx.clone()));
+    if config.status_port > 0 {
+        let port = config.status_port;
+        let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))
+            .await
+            .map_err(|e| AgentError::StatusPort(port, e))?;
+        let view = crate::metrics::endpoint::StatusView {
+            flows: flows
+                .iter()
+                .map(|f| (f.id.clone(), f.tail_stats.clone(), f.counters.clone()))
+                .collect(),
+            unhealthy_after: Duration::from_millis(config.status_unhealthy_after_millis),
+        };
+        tokio::spawn(crate::metrics::endpoint::serve(
+            listener,
+            Arc::new(view),
+            stop_rx.clone(),
+        ));
+        tracing::info!("status endpoint on http://127.0.0.1:{port}/metrics and /health");
+    }
     let reporter = tokio::spawn(report_status(
         flows
             .iter()

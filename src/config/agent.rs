@@ -104,6 +104,12 @@ pub struct AgentConfig {
     /// `rotatedFileCloseMillis` (kinetail): a rotated file read to its end and acknowledged is
     /// closed after this long without growing.
     pub rotated_file_close_millis: u64,
+    /// `status.port` (kinetail): the local status endpoint (`/metrics`, `/health`) on
+    /// 127.0.0.1 at this port; 0 = off.
+    pub status_port: u16,
+    /// `status.unhealthyAfterMillis` (kinetail): `/health` turns unhealthy when a flow has not
+    /// been able to send for this long.
+    pub status_unhealthy_after_millis: u64,
     /// `maxSendingThreadsPerCore`.
     pub max_sending_threads_per_core: u32,
     /// `maxSendingThreads`, resolved (default `max(2, perCore × cores)`).
@@ -210,6 +216,13 @@ pub(crate) fn parse(sec: &mut Section<'_>) -> Result<AgentConfig, ConfigError> {
         shutdown_timeout_millis: sec.long_in("shutdownTimeoutMillis", 10_000, 0, LONG_MAX)?,
         max_open_files: sec.int_in("maxOpenFiles", 0, 0, INT_MAX)?,
         rotated_file_close_millis: sec.long_in("rotatedFileCloseMillis", 5_000, 0, LONG_MAX)?,
+        status_port: sec.int_in("status.port", 0, 0, 65_535)? as u16,
+        status_unhealthy_after_millis: sec.long_in(
+            "status.unhealthyAfterMillis",
+            300_000,
+            1,
+            LONG_MAX,
+        )?,
         max_sending_threads_per_core,
         max_sending_threads,
         sending_threads_keep_alive_millis: sec.long_in(
@@ -305,6 +318,10 @@ struct Resolved<'a> {
     max_open_files: u32,
     #[serde(rename = "rotatedFileCloseMillis")]
     rotated_file_close_millis: u64,
+    #[serde(rename = "status.port")]
+    status_port: u16,
+    #[serde(rename = "status.unhealthyAfterMillis")]
+    status_unhealthy_after_millis: u64,
     #[serde(rename = "maxSendingThreads")]
     max_sending_threads: u32,
     #[serde(rename = "maxSendingThreadsPerCore")]
@@ -363,6 +380,8 @@ impl<'a> Resolved<'a> {
             shutdown_timeout_millis: c.shutdown_timeout_millis,
             max_open_files: c.max_open_files,
             rotated_file_close_millis: c.rotated_file_close_millis,
+            status_port: c.status_port,
+            status_unhealthy_after_millis: c.status_unhealthy_after_millis,
             max_sending_threads: c.max_sending_threads,
             max_sending_threads_per_core: c.max_sending_threads_per_core,
             sending_threads_keep_alive_millis: c.sending_threads_keep_alive_millis,

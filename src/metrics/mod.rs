@@ -1,5 +1,6 @@
 //! Counters of each flow and the periodic status lines in the Java agent's wording.
 
+pub mod endpoint;
 pub mod status;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,9 +28,23 @@ pub struct FlowCounters {
     pub put_calls: AtomicU64,
     /// PutRecords calls that failed as a whole.
     pub put_call_errors: AtomicU64,
+    /// Unix time (ms) since when no request stored anything (0: the last one did).
+    pub failing_since_millis: AtomicU64,
 }
 
 impl FlowCounters {
+    /// A request stored records (`stored`), or stored none: tracks since when sending fails.
+    pub fn note_request(&self, stored: bool) {
+        if stored {
+            self.failing_since_millis.store(0, Ordering::Relaxed);
+        } else if self.failing_since_millis.load(Ordering::Relaxed) == 0 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_millis() as u64);
+            self.failing_since_millis.store(now, Ordering::Relaxed);
+        }
+    }
+
     /// Adds `n` to a counter; relaxed, as the counters only feed status lines.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);

@@ -345,6 +345,7 @@ impl<D: Destination> Sink<D> {
                 }
                 self.acks.ack_many(&state.stored);
                 FlowCounters::add(&self.counters.records_sent, (total - failed) as u64);
+                self.counters.note_request(failed < total);
                 FlowCounters::add(&self.counters.bytes_sent, bytes);
                 if failed == 0 {
                     state.backoff.on_success();
@@ -361,6 +362,7 @@ impl<D: Destination> Sink<D> {
             }
             Err(err) => {
                 FlowCounters::add(&self.counters.put_call_errors, 1);
+                self.counters.note_request(false);
                 match &err {
                     SendError::Persistent(msg) => {
                         state.backoff.on_persistent_failure();

@@ -18,4 +18,5 @@ mod processing;
 mod rotation_model;
 mod shards;
 mod signing;
+mod status_endpoint;
 mod taxi;

@@ -183,10 +183,12 @@ fn secret_is_masked() {
 fn resolved_json_lists_every_agent_key_with_defaults() {
     let j = ok(json!({})).resolved_json();
     let obj = j.as_object().unwrap();
-    assert_eq!(obj.len(), 39);
+    assert_eq!(obj.len(), 41);
     assert_eq!(j["cloudwatch.namespace"], json!("AWSKinesisAgent"));
     assert_eq!(j["maxOpenFiles"], json!(0));
     assert_eq!(j["rotatedFileCloseMillis"], json!(5000));
+    assert_eq!(j["status.port"], json!(0));
+    assert_eq!(j["status.unhealthyAfterMillis"], json!(300000));
     assert_eq!(j["checkpointFile"], json!("/var/lib/kinetail/checkpoints"));
     assert_eq!(j["connectionTTLMillis"], json!(-1));
     assert_eq!(j["kinesis.endpoint"], Value::Null);
