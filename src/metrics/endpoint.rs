@@ -29,7 +29,7 @@ impl StatusView {
     /// The Prometheus text exposition of every flow's counters and gauges.
     pub fn metrics(&self) -> String {
         let mut out = String::new();
-        let tail: [Series<TailStats>; 5] = [
+        let tail: [Series<TailStats>; 7] = [
             ("records_parsed_total", "counter", |t| {
                 load(&t.records_parsed)
             }),
@@ -39,6 +39,12 @@ impl StatusView {
             ("bytes_behind", "gauge", |t| load(&t.bytes_behind)),
             ("files_behind", "gauge", |t| load(&t.files_behind)),
             ("files_tracked", "gauge", |t| load(&t.files_tracked)),
+            ("bytes_unacknowledged", "gauge", |t| {
+                load(&t.bytes_unacknowledged)
+            }),
+            ("oldest_unacknowledged_seconds", "gauge", |t| {
+                load(&t.oldest_unacknowledged_millis) / 1000
+            }),
         ];
         let sent: [Series<FlowCounters>; 9] = [
             ("records_processed_total", "counter", |c| {

@@ -79,6 +79,10 @@ pub struct TailStats {
     pub files_behind: AtomicU64,
     /// Files tracked now.
     pub files_tracked: AtomicU64,
+    /// Bytes in tracked files not acknowledged by the destination yet (read or not).
+    pub bytes_unacknowledged: AtomicU64,
+    /// How long ago the oldest record read and not yet acknowledged was read, in ms (0: none).
+    pub oldest_unacknowledged_millis: AtomicU64,
     /// Looks at a followed file (a stat, and a read when it grew): what wake-ups cost.
     pub file_checks: AtomicU64,
 }
@@ -92,6 +96,9 @@ struct TrackedFile {
     identity: FileIdentity,
     /// Its first bytes (see [`HEAD_SAMPLE`]).
     head: Vec<u8>,
+    /// When what was read up to an offset was read (one entry per [`READ_TIME_STEP`] at most):
+    /// the age of the oldest record not acknowledged yet.
+    read_times: std::collections::VecDeque<(u64, Instant)>,
     reader: RecordReader,
     /// The checkpoint knows that the footer was seen.
     footer_recorded: bool,
@@ -101,7 +108,7 @@ struct TrackedFile {
     /// may miss a file that is there under its next name: it is let go only after two.
     misses: u8,
     last_growth: Instant,
-    /// The acknowledged offset the checkpoint's [`BytesBefore`] was last taken at.
+    /// The read offset the checkpoint's [`BytesBefore`] was last taken at.
     before_at: u64,
     /// Since when every read of it failed.
     failing_since: Option<Instant>,
@@ -188,6 +195,11 @@ const MISSING_DIR_KEPT: Duration = Duration::from_secs(300);
 const COPY_SOURCE_KEPT: Duration = Duration::from_secs(300);
 /// How often a file waiting to be told from a copy is looked at.
 const DEFERRED_LOOK: Duration = Duration::from_millis(100);
+/// How far apart in time the read times kept for a file are (and so how coarse the age of the
+/// oldest unacknowledged record is), and how many are kept at most.
+const READ_TIME_STEP: Duration = Duration::from_millis(100);
+const READ_TIMES_MAX: usize = 1024;
+
 /// Chunks read from one file before the others get a turn.
 const CHUNKS_PER_TURN: usize = 16;
 
@@ -254,6 +266,7 @@ impl Tailer {
         if progressed == Some(false) {
             // As `run` does at each pause.
             self.refresh_before();
+            self.update_behind();
         }
         self.close_idle(false);
         progressed
@@ -281,6 +294,9 @@ impl Tailer {
                     && last_rescan.elapsed() >= DEFERRED_LOOK);
             if !progressed || last_before.elapsed() >= BEFORE_EVERY {
                 self.refresh_before();
+                if progressed {
+                    self.update_behind();
+                }
                 last_before = Instant::now();
             }
             if !progressed {
@@ -293,6 +309,10 @@ impl Tailer {
                         .saturating_sub(last_rescan.elapsed());
                     if !self.deferred.is_empty() || self.cap_blocked {
                         wait = wait.min(DEFERRED_LOOK);
+                    }
+                    if self.stats.bytes_unacknowledged.load(Ordering::Relaxed) > 0 {
+                        // Acks still to come: the lag gauges and digests follow them each second.
+                        wait = wait.min(BEFORE_EVERY);
                     }
                     if let Some(due) = self
                         .files
@@ -322,25 +342,22 @@ impl Tailer {
         self.refresh_before();
     }
 
-    /// Takes, for each file whose acknowledged offset moved, the digest of the bytes before it:
-    /// a restart resumes only a file that still holds them.
+    /// Takes, for each file read further, the digest of the bytes before what was read: a
+    /// restart resumes only a file that still holds them.
     fn refresh_before(&mut self) {
         for t in self.files.values_mut() {
-            if t.before_at == t.reader.read_offset() {
-                continue; // nothing read past the digest: acks cannot have moved past it
-            }
-            let Some(acked) = self.checkpoints.committed(t.fid) else {
-                continue;
-            };
-            if acked == t.before_at {
+            // Taken at what was read, not at what is acknowledged yet: acks that arrive later
+            // (at a shutdown, after the last look) leave a digest that still holds.
+            let read = t.reader.framed_offset();
+            if read == t.before_at {
                 continue;
             }
             let Some(held) = &t.file else {
-                continue; // closed once everything was acknowledged: its digest is current
+                continue; // closed once read to its end: its digest is current
             };
-            t.before_at = acked;
+            t.before_at = read;
             // A read error is the read path's to report; the previous digest stays.
-            if let Ok(Some(before)) = bytes_before(&held.file, acked) {
+            if let Ok(Some(before)) = bytes_before(&held.file, read) {
                 self.checkpoints.set_before(t.fid, before);
             }
         }
@@ -473,17 +490,40 @@ impl Tailer {
             || !self.watch.active()
     }
 
-    fn update_behind(&self) {
+    fn update_behind(&mut self) {
         let mut bytes = 0;
         let mut files = 0;
-        for t in self.files.values() {
+        let mut unacked = 0;
+        let mut oldest = Duration::ZERO;
+        for t in self.files.values_mut() {
             let behind = t.size_seen.saturating_sub(t.reader.read_offset());
             if behind > 0 {
                 bytes += behind;
                 files += 1;
             }
+            let committed = self
+                .checkpoints
+                .committed(t.fid)
+                .unwrap_or_else(|| t.reader.framed_offset());
+            unacked += t.size_seen.saturating_sub(committed);
+            while t
+                .read_times
+                .front()
+                .is_some_and(|&(off, _)| off <= committed)
+            {
+                t.read_times.pop_front();
+            }
+            if let Some(&(_, at)) = t.read_times.front() {
+                oldest = oldest.max(at.elapsed());
+            }
         }
         self.stats.bytes_behind.store(bytes, Ordering::Relaxed);
+        self.stats
+            .bytes_unacknowledged
+            .store(unacked, Ordering::Relaxed);
+        self.stats
+            .oldest_unacknowledged_millis
+            .store(oldest.as_millis() as u64, Ordering::Relaxed);
         self.stats.files_behind.store(files, Ordering::Relaxed);
         self.stats
             .files_tracked
@@ -716,6 +756,7 @@ impl Tailer {
                 file: Some(Held::new(file, slot)),
                 identity,
                 head,
+                read_times: Default::default(),
                 reader,
                 footer_recorded: footer_seen,
                 gone: false,
@@ -927,6 +968,7 @@ impl Tailer {
             .checkpoints
             .track(&self.settings.flow_id, t.identity.clone(), &t.path, 0);
         t.reader = RecordReader::new(self.settings.split.clone(), 0);
+        t.read_times.clear();
         t.footer_recorded = false;
         t.before_at = 0;
         Ok(())
@@ -972,6 +1014,16 @@ fn still_holds(entry: &crate::checkpoint::StoredFile) -> bool {
 }
 
 impl TrackedFile {
+    /// Remembers that what was framed so far was read by now.
+    fn note_read_time(&mut self) {
+        let offset = self.reader.framed_offset();
+        let full = self.read_times.len() >= READ_TIMES_MAX;
+        match self.read_times.back_mut() {
+            Some(last) if full || last.1.elapsed() < READ_TIME_STEP => last.0 = offset,
+            _ => self.read_times.push_back((offset, Instant::now())),
+        }
+    }
+
     /// Gone, and missing from more than one listing: it can be let go.
     fn surely_gone(&self) -> bool {
         self.gone && self.misses >= 2
@@ -1058,6 +1110,7 @@ impl TrackedFile {
             self.last_growth = Instant::now();
             let fid = self.fid;
             let drained = self.reader.drain(&mut |s| emit(fid, s, out));
+            self.note_read_time();
             stats
                 .records_parsed
                 .fetch_add(drained.records, Ordering::Relaxed);

@@ -229,6 +229,8 @@ struct Model {
     may_miss: HashMap<String, usize>,
     /// The records of files too short to fingerprint at the last commit.
     short_at_commit: Vec<String>,
+    /// The shared heads of files made since the last commit (see `Op::Kill`).
+    shared_uncommitted: Vec<String>,
     /// Acknowledged records the last group commit may not cover.
     acked_uncommitted: Vec<Sent>,
     rotated: Vec<PathBuf>,
@@ -264,6 +266,7 @@ impl Model {
             may_miss: HashMap::new(),
             acked_uncommitted: vec![],
             short_at_commit: vec![],
+            shared_uncommitted: vec![],
             rotated: vec![],
             next_record: 0,
             next_rot: 1,
@@ -410,6 +413,7 @@ impl Model {
     /// The checkpoint of a file too short to fingerprint cannot be told apart from another
     /// file's: if it is copied and the agent killed, a restart reads the copy from 0.
     fn note_short_files(&mut self) {
+        self.shared_uncommitted.clear();
         self.short_at_commit = self
             .on_disk_in_files(|size| size < 1024)
             .into_keys()
@@ -514,7 +518,8 @@ impl Model {
                     self.append_counted(&path, &lens, 's', visible);
                     if visible {
                         for r in self.records_of(&head) {
-                            *self.written.entry(r).or_default() += 1;
+                            *self.written.entry(r.clone()).or_default() += 1;
+                            self.shared_uncommitted.push(r);
                         }
                     }
                     // Told from a copy only after copy_wait: decided before the next rotation,
@@ -543,6 +548,12 @@ impl Model {
                 // files that still hold it; records no file the glob matches holds are gone.
                 let on_disk = self.on_disk();
                 self.allow_missing_beyond(&on_disk);
+                // A file that shares app.log's first KiB and was never committed, app.log
+                // truncated since: after the restart it is what a copytruncate made while the
+                // agent was down looks like, and is resumed past the shared part.
+                for r in std::mem::take(&mut self.shared_uncommitted) {
+                    *self.may_miss.entry(r).or_default() += 1;
+                }
                 for r in &self.short_at_commit {
                     self.may_repeat.insert(
                         r.clone(),
@@ -1265,4 +1276,42 @@ fn a_large_backlog_does_not_hold_up_another_file() {
     );
     drain(&mut t, &mut out, Duration::ZERO);
     assert_eq!(out.lines.len(), 5_001);
+}
+
+/// How far behind the destination a flow is: bytes not acknowledged (read or not) and the age of
+/// the oldest record read and not acknowledged, for the status endpoint.
+#[test]
+fn unacknowledged_bytes_and_the_oldest_record_age_follow_the_acks() {
+    let f = Fixture::new();
+    let stats = Arc::new(TailStats::default());
+    let mut t = Tailer::new(
+        settings_with(&f.dir, "*.log", None, None),
+        f.cp.clone(),
+        Arc::new(AtomicBool::new(false)),
+        stats.clone(),
+    );
+    t.start();
+    let mut in_flight = InFlight {
+        cp: f.cp.clone(),
+        records: vec![],
+    };
+    let text: String = (0..100).map(|i| format!("line {i:04}\n")).collect();
+    std::fs::write(f.dir.join("a.log"), &text).unwrap();
+    while t.poll(&mut in_flight) == Some(true) {}
+    let load = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&stats.bytes_unacknowledged), text.len() as u64);
+    std::thread::sleep(Duration::from_millis(300));
+    t.poll(&mut in_flight);
+    let age = load(&stats.oldest_unacknowledged_millis);
+    assert!(
+        (300..5_000).contains(&age),
+        "oldest unacknowledged: {age} ms"
+    );
+    in_flight.ack_first(50);
+    t.poll(&mut in_flight);
+    assert_eq!(load(&stats.bytes_unacknowledged), 50 * 10);
+    in_flight.ack_first(50);
+    t.poll(&mut in_flight);
+    assert_eq!(load(&stats.bytes_unacknowledged), 0);
+    assert_eq!(load(&stats.oldest_unacknowledged_millis), 0);
 }

@@ -93,6 +93,17 @@ async fn metrics_match_what_arrived_and_health_follows_the_stream() {
         "{text}"
     );
     assert_eq!(metric(&text, "kinetail_bytes_behind"), 0.0, "{text}");
+    // Acknowledged to the end: the gauges of what the destination still owes are back to 0.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, text) = get(port, "/metrics").await;
+        if metric(&text, "kinetail_bytes_unacknowledged") == 0.0 {
+            assert_eq!(metric(&text, "kinetail_oldest_unacknowledged_seconds"), 0.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(get(port, "/health").await.0, 200);
 
     // The stream goes away while lines keep coming: unhealthy after 1 s of failures.
