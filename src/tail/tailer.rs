@@ -501,10 +501,14 @@ impl Tailer {
                 bytes += behind;
                 files += 1;
             }
-            let committed = self
-                .checkpoints
-                .committed(t.fid)
-                .unwrap_or_else(|| t.reader.framed_offset());
+            // No read time kept: everything read is acknowledged (an idle file costs no lookup).
+            let committed = match t.read_times.is_empty() {
+                true => t.reader.framed_offset(),
+                false => self
+                    .checkpoints
+                    .committed(t.fid)
+                    .unwrap_or_else(|| t.reader.framed_offset()),
+            };
             unacked += t.size_seen.saturating_sub(committed);
             while t
                 .read_times
