@@ -102,10 +102,9 @@ struct TrackedFile {
     reader: RecordReader,
     /// The checkpoint knows that the footer was seen.
     footer_recorded: bool,
-    /// No longer listed under a matching name (deleted or renamed away).
-    gone: bool,
-    /// Listings in a row that did not show it. A listing taken while logrotate shifts names
-    /// may miss a file that is there under its next name: it is let go only after two.
+    /// Listings in a row that did not show it under a matching name (deleted or renamed away):
+    /// gone from the first. A listing taken while logrotate shifts names may miss a file that
+    /// is there under its next name: it is let go only after two.
     misses: u8,
     last_growth: Instant,
     /// The read offset the checkpoint's [`BytesBefore`] was last taken at.
@@ -480,7 +479,7 @@ impl Tailer {
     /// Whether the next pass looks at `t`.
     fn to_look_at(&self, t: &TrackedFile) -> bool {
         t.active
-            || t.gone
+            || t.gone()
             || t.unwatched
             || t.reader.deadline().is_some()
             || self
@@ -591,7 +590,6 @@ impl Tailer {
                 continue; // a hard link or symlink to a file already followed
             }
             if let Some(t) = self.files.get_mut(&id) {
-                t.gone = false;
                 t.misses = 0;
                 if t.path != f.path {
                     tracing::info!(
@@ -619,11 +617,11 @@ impl Tailer {
         self.deferred
             .retain(|id, _| seen.contains(id) && !self.files.contains_key(id));
         for (id, t) in self.files.iter_mut() {
-            if !seen.contains(id) {
-                t.misses = t.misses.saturating_add(1);
+            if seen.contains(id) {
+                continue;
             }
-            if !seen.contains(id) && !t.gone {
-                t.gone = true;
+            t.misses = t.misses.saturating_add(1);
+            if t.misses == 1 {
                 t.last_growth = Instant::now();
                 tracing::debug!(
                     "{} is no longer listed; reading it to its end",
@@ -763,7 +761,6 @@ impl Tailer {
                 read_times: Default::default(),
                 reader,
                 footer_recorded: footer_seen,
-                gone: false,
                 misses: 0,
                 last_growth: Instant::now(),
                 before_at: 0,
@@ -932,7 +929,7 @@ impl Tailer {
             self.checkpoints.mark_finished(t.fid);
             t.footer_recorded = true;
         }
-        t.flush_held(t.gone && !progressed, &self.stats, out)?;
+        t.flush_held(t.gone() && !progressed, &self.stats, out)?;
         if t.grow_fingerprint(id, size) {
             self.checkpoints.update(t.fid, &t.identity, &t.path);
         }
@@ -1028,9 +1025,14 @@ impl TrackedFile {
         }
     }
 
-    /// Gone, and missing from more than one listing: it can be let go.
+    /// No longer listed under a matching name (deleted or renamed away).
+    fn gone(&self) -> bool {
+        self.misses > 0
+    }
+
+    /// Missing from more than one listing: it can be let go.
     fn surely_gone(&self) -> bool {
-        self.gone && self.misses >= 2
+        self.misses >= 2
     }
 
     fn io_err(&self, e: io::Error) -> ReadError {
@@ -1054,7 +1056,7 @@ impl TrackedFile {
     /// closing it loses nothing; acks of its records in flight count all the same.
     fn idle(&self, acked_in: Option<&Checkpoints>) -> bool {
         let read = self.reader.read_offset();
-        !self.gone
+        !self.gone()
             && !self.active
             && !self.reader.holding()
             && acked_in.is_none_or(|c| c.committed(self.fid) == Some(read))
