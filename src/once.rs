@@ -5,8 +5,8 @@ use crate::checkpoint::Checkpoints;
 use crate::config::FlowConfig;
 use crate::metrics::FlowCounters;
 use crate::tail::identity::DevIno;
+use crate::tail::tailer::last_line_end;
 use crate::tail::FilePattern;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,7 +62,9 @@ impl Once {
                 .ok()
                 .and_then(|p| p.list().ok());
             for f in listing.map(|l| l.files).unwrap_or_default() {
-                let end = complete_lines_end(&f.path, f.meta.len()).unwrap_or(0);
+                let end = std::fs::File::open(&f.path)
+                    .and_then(|mut file| last_line_end(&mut file, f.meta.len()))
+                    .unwrap_or(0);
                 if end > 0 {
                     targets.push(Target {
                         flow: flow.id.clone(),
@@ -195,40 +197,4 @@ fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
     .ok()?;
     bar.set_style(style);
     Some(bar)
-}
-
-/// Where the last complete line of the first `size` bytes of `path` ends (0: none).
-fn complete_lines_end(path: &std::path::Path, size: u64) -> std::io::Result<u64> {
-    let mut f = std::fs::File::open(path)?;
-    let mut end = size;
-    let mut buf = vec![0u8; 64 * 1024];
-    while end > 0 {
-        let start = end.saturating_sub(buf.len() as u64);
-        let len = (end - start) as usize;
-        f.seek(SeekFrom::Start(start))?;
-        f.read_exact(&mut buf[..len])?;
-        if let Some(i) = buf[..len].iter().rposition(|&b| b == b'\n') {
-            return Ok(start + i as u64 + 1);
-        }
-        end = start;
-    }
-    Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_last_complete_line_ends_after_its_newline() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f");
-        std::fs::write(&p, "one\ntwo\npartial").unwrap();
-        assert_eq!(complete_lines_end(&p, 15).unwrap(), 8);
-        assert_eq!(complete_lines_end(&p, 8).unwrap(), 8);
-        assert_eq!(complete_lines_end(&p, 3).unwrap(), 0);
-        let long = "x".repeat(200_000) + "\n" + &"y".repeat(100_000);
-        std::fs::write(&p, &long).unwrap();
-        assert_eq!(complete_lines_end(&p, long.len() as u64).unwrap(), 200_001);
-    }
 }

@@ -1200,7 +1200,7 @@ enum ReadError {
 }
 
 /// The offset just past the last `\n` of the first `size` bytes of `file` (0 if there is none).
-fn last_line_end(file: &mut File, size: u64) -> io::Result<u64> {
+pub fn last_line_end(file: &mut File, size: u64) -> io::Result<u64> {
     let mut end = size;
     let mut buf = vec![0u8; 64 * 1024];
     while end > 0 {
@@ -1227,6 +1227,8 @@ mod tests {
         std::fs::write(&p, b"a\nbb\npartial").unwrap();
         let mut f = File::open(&p).unwrap();
         assert_eq!(last_line_end(&mut f, 12).unwrap(), 5);
+        assert_eq!(last_line_end(&mut f, 5).unwrap(), 5);
+        assert_eq!(last_line_end(&mut f, 1).unwrap(), 0);
         std::fs::write(&p, b"no newline").unwrap();
         assert_eq!(last_line_end(&mut f, 10).unwrap(), 0);
         let big: Vec<u8> = std::iter::repeat_n(b'x', 200_000)
