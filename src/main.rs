@@ -162,11 +162,7 @@ fn status(path: &Path, json: bool) -> anyhow::Result<()> {
         serde_json::to_writer_pretty(&mut out, &flows)?;
         writeln!(out)?;
     } else {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        kinetail::lag::write_table(&flows, now, &mut out)?;
+        kinetail::lag::write_table(&flows, kinetail::metrics::unix_millis(), &mut out)?;
     }
     Ok(())
 }

@@ -6,11 +6,12 @@ pub mod watermark;
 pub use store::{BytesBefore, FileIdentity, StoreError, StoredFile};
 pub use watermark::Watermark;
 
+use crate::metrics::unix_millis;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use store::{StoredFlow, StoredState};
 use tokio::sync::{watch, Notify};
 
@@ -74,19 +75,12 @@ pub struct Checkpoints {
     writes: AtomicU64,
 }
 
-fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl Checkpoints {
     /// Loads the checkpoint file, dropping entries not seen for `ttl_days`.
     pub fn open(path: &Path, ttl_days: u32) -> Result<Arc<Checkpoints>, StoreError> {
         let stored = store::read(path)?;
         let ttl = Duration::from_secs(u64::from(ttl_days) * 86_400);
-        let cutoff = now_millis().saturating_sub(ttl.as_millis() as u64);
+        let cutoff = unix_millis().saturating_sub(ttl.as_millis() as u64);
         let mut state = State::default();
         for (flow, f) in stored.flows {
             state.started_flows.insert(flow.clone());
@@ -281,7 +275,7 @@ impl Checkpoints {
             };
             if t.watermark.ack(start, end) {
                 if now == 0 {
-                    now = now_millis();
+                    now = unix_millis();
                 }
                 t.last_ack_millis = now;
                 if t.forget_at.is_some_and(|at| t.watermark.committed() >= at) {
@@ -379,7 +373,7 @@ impl Checkpoints {
             return None;
         }
         s.dirty = false;
-        let now = now_millis();
+        let now = unix_millis();
         let mut out = StoredState {
             version: 1,
             ..Default::default()
@@ -558,11 +552,11 @@ mod tests {
         let fid = cp.track("f", ident(9), Path::new("/x/a.log"), 0);
         cp.persist(false).unwrap();
         assert_eq!(previous_after_reopen(&path).last_ack_millis, 0);
-        let before = now_millis();
+        let before = unix_millis();
         cp.ack(fid, 0, 300);
         cp.persist(false).unwrap();
         let acked_at = previous_after_reopen(&path).last_ack_millis;
-        assert!(acked_at >= before && acked_at <= now_millis());
+        assert!(acked_at >= before && acked_at <= unix_millis());
         // A restart that resumes the file keeps the time until the next ack.
         let again = Checkpoints::open(&path, 7).unwrap();
         let entry = previous(&again, "f", 1, 9).unwrap();
@@ -658,7 +652,7 @@ mod tests {
                     identity: ident(3),
                     path: "/x/old.log".into(),
                     offset: 5,
-                    last_seen_millis: now_millis() - 8 * 86_400_000,
+                    last_seen_millis: unix_millis() - 8 * 86_400_000,
                     last_ack_millis: 0,
                     finished: false,
                     before: None,

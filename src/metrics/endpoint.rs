@@ -100,7 +100,7 @@ impl StatusView {
         let (status, body) = match path {
             "/metrics" => (StatusCode::OK, self.metrics()),
             "/health" => {
-                let bad = self.unhealthy(now_millis());
+                let bad = self.unhealthy(super::unix_millis());
                 if bad.is_empty() {
                     (StatusCode::OK, "ok\n".to_owned())
                 } else {
@@ -124,12 +124,6 @@ impl StatusView {
 
 fn load(v: &std::sync::atomic::AtomicU64) -> u64 {
     v.load(Ordering::Relaxed)
-}
-
-fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A label value as the text format wants it.

@@ -32,15 +32,22 @@ pub struct FlowCounters {
     pub failing_since_millis: AtomicU64,
 }
 
+/// The wall clock as Unix time in milliseconds (0 for a clock before 1970), as the checkpoint
+/// file and the status outputs record times.
+pub fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 impl FlowCounters {
     /// A request stored records (`stored`), or stored none: tracks since when sending fails.
     pub fn note_request(&self, stored: bool) {
         if stored {
             self.failing_since_millis.store(0, Ordering::Relaxed);
         } else if self.failing_since_millis.load(Ordering::Relaxed) == 0 {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_millis() as u64);
+            // Never 0, which means "not failing".
+            let now = unix_millis().max(1);
             self.failing_since_millis.store(now, Ordering::Relaxed);
         }
     }
