@@ -136,6 +136,15 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
         .map_err(AgentError::Signal)?;
 
     let checkpoints = Checkpoints::open(&config.checkpoint_file, config.checkpoint_ttl_days)?;
+    // Bound before any flow starts: a port in use stops the start before anything is read.
+    let status_listener = match config.status_port {
+        0 => None,
+        port => Some(
+            tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))
+                .await
+                .map_err(|e| AgentError::StatusPort(port, e))?,
+        ),
+    };
     let once = once.map(|give_up_after| {
         let o = crate::once::Once::at_start(&config.flows, give_up_after);
         tracing::info!(
@@ -228,16 +237,13 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
         flows.push(handle);
     }
     let writer = tokio::spawn(checkpoints.clone().run_writer(stop_rx.clone()));
-    if config.status_port > 0 {
-        let port = config.status_port;
-        let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))
-            .await
-            .map_err(|e| AgentError::StatusPort(port, e))?;
+    let statuses: Vec<FlowStatus> = flows
+        .iter()
+        .map(|f| (f.id.clone(), f.tail_stats.clone(), f.counters.clone()))
+        .collect();
+    if let Some(listener) = status_listener {
         let view = crate::metrics::endpoint::StatusView {
-            flows: flows
-                .iter()
-                .map(|f| (f.id.clone(), f.tail_stats.clone(), f.counters.clone()))
-                .collect(),
+            flows: statuses.clone(),
             unhealthy_after: Duration::from_millis(config.status_unhealthy_after_millis),
         };
         tokio::spawn(crate::metrics::endpoint::serve(
@@ -245,13 +251,13 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
             Arc::new(view),
             stop_rx.clone(),
         ));
-        tracing::info!("status endpoint on http://127.0.0.1:{port}/metrics and /health");
+        tracing::info!(
+            "status endpoint on http://127.0.0.1:{}/metrics and /health",
+            config.status_port
+        );
     }
     let reporter = tokio::spawn(report_status(
-        flows
-            .iter()
-            .map(|f| (f.id.clone(), f.tail_stats.clone(), f.counters.clone()))
-            .collect(),
+        statuses,
         Duration::from_secs(config.log_status_reporting_period_seconds.max(1) as u64),
         started,
         stop_rx,
