@@ -93,7 +93,8 @@ fn flow_lag(flow: &FlowConfig, entries: &[StoredFile]) -> FlowLag {
     }
     let mut files = vec![];
     // Several entries can share an inode (the content it had before a truncation, kept for its
-    // copy): the one furthest along describes the file.
+    // copy): the one a running agent saw last describes the file; on a tie, the first (the
+    // entries are sorted by offset: the content since the truncation).
     let mut latest: HashMap<DevIno, &StoredFile> = HashMap::new();
     for e in entries {
         let id = DevIno {
