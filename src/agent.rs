@@ -2,9 +2,13 @@
 
 use crate::checkpoint::Checkpoints;
 use crate::config::{AgentConfig, Destination};
+use crate::metrics::accumulator::{Accumulator, FlowMetrics, Lag};
+use crate::metrics::cloudwatch::{instance_tag, Publisher};
 use crate::metrics::{peak_rss_bytes, status, FlowCounters};
 use crate::pipeline::{start_flow, FileLimits, FlowHandle};
-use crate::sink::aws::{firehose_region, load_config, AwsConfig, AwsSettings, DataPlane};
+use crate::sink::aws::{
+    endpoint_region_or_us_east_1, load_config, AwsConfig, AwsSettings, DataPlane,
+};
 use crate::sink::firehose::DeliveryStream;
 use crate::sink::kinesis::KinesisStream;
 use crate::sink::{InFlight, SharedBudget, FLOW_IN_FLIGHT_BYTES, FLOW_MAX_REQUESTS};
@@ -15,6 +19,8 @@ use tokio::sync::watch;
 
 /// Time kept from the shutdown budget for the final checkpoint write.
 const FINAL_WRITE_MARGIN: Duration = Duration::from_millis(500);
+/// Time the last CloudWatch metrics may take to publish after the flows stopped.
+const FINAL_METRICS_WAIT: Duration = Duration::from_secs(2);
 
 /// Errors that stop the agent from starting.
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +64,79 @@ fn kinesis_settings(c: &AgentConfig) -> AwsSettings {
 fn firehose_settings(c: &AgentConfig) -> AwsSettings {
     AwsSettings {
         endpoint: c.firehose_endpoint.clone(),
-        region: Some(firehose_region(c.firehose_endpoint.as_deref())),
+        region: Some(endpoint_region_or_us_east_1(c.firehose_endpoint.as_deref())),
         ..client_settings(c)
+    }
+}
+
+/// The AWS settings of the CloudWatch client: `cloudwatch.endpoint`, and the region it names.
+fn cloudwatch_settings(c: &AgentConfig) -> AwsSettings {
+    AwsSettings {
+        endpoint: c.cloudwatch_endpoint.clone(),
+        region: Some(endpoint_region_or_us_east_1(
+            c.cloudwatch_endpoint.as_deref(),
+        )),
+        ..client_settings(c)
+    }
+}
+
+/// CloudWatch publishing, when `cloudwatch.emitMetrics` asks for it: the samples' accumulator,
+/// the `Instance` tag, and the publisher's task.
+struct CloudWatch {
+    acc: Arc<Accumulator>,
+    instance: Option<String>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CloudWatch {
+    async fn start(c: &AgentConfig) -> Result<Option<CloudWatch>, AgentError> {
+        if !c.cloudwatch_emit_metrics {
+            return Ok(None);
+        }
+        let sdk = load_config(&cloudwatch_settings(c)).await?;
+        let instance = match c.cloudwatch_tag_instance {
+            true => Some(instance_tag().await),
+            false => None,
+        };
+        let acc = Arc::new(Accumulator::new(c.cloudwatch_metrics_queue_size as usize));
+        let publisher = Publisher::new(
+            sdk.sdk(),
+            &c.cloudwatch_namespace,
+            Duration::from_millis(c.cloudwatch_metrics_buffer_time_millis),
+        );
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(publisher.run(acc.clone(), stopped));
+        tracing::info!(
+            "CloudWatch metrics to namespace {} every {} ms{}",
+            c.cloudwatch_namespace,
+            c.cloudwatch_metrics_buffer_time_millis,
+            match &instance {
+                Some(i) => format!(", tagged Instance={i}"),
+                None => String::new(),
+            }
+        );
+        Ok(Some(CloudWatch {
+            acc,
+            instance,
+            stop,
+            task,
+        }))
+    }
+
+    fn flow(&self, kind: &str, name: &str) -> FlowMetrics {
+        FlowMetrics::new(self.acc.clone(), kind, name, self.instance.as_deref())
+    }
+
+    /// Publishes what is left, within [`FINAL_METRICS_WAIT`].
+    async fn finish(self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(FINAL_METRICS_WAIT, self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the last CloudWatch metrics could not be published in time");
+        }
     }
 }
 
@@ -127,9 +204,6 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
             config.unknown_keys.join(", ")
         );
     }
-    if config.cloudwatch_emit_metrics {
-        tracing::info!("CloudWatch metrics are not published by this version of kinetail (cloudwatch.emitMetrics is ignored)");
-    }
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(AgentError::Signal)?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -174,8 +248,10 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
         config.max_sending_threads
     );
 
+    let cloudwatch = CloudWatch::start(&config).await?;
     let file_limits = FileLimits::of(&config);
     let mut flows: Vec<FlowHandle> = Vec::new();
+    let mut flow_metrics: Vec<Option<FlowMetrics>> = Vec::new();
     for flow in &config.flows {
         tracing::info!(
             "Starting tailer for file {}: {} -> {} {}, initialPosition {:?}, {}dataProcessingOptions [{}]",
@@ -208,6 +284,14 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
             FLOW_IN_FLIGHT_BYTES,
             &shared_budget,
         );
+        let metrics = cloudwatch.as_ref().map(|cw| {
+            let (kind, name) = match &flow.destination {
+                Destination::KinesisStream(s) => ("KinesisStream", s),
+                Destination::DeliveryStream(d) => ("DeliveryStream", d),
+            };
+            cw.flow(kind, name)
+        });
+        flow_metrics.push(metrics.clone());
         let handle = match &flow.destination {
             Destination::KinesisStream(stream) => {
                 let (sdk, plane) = data_plane(&mut kinesis, &kinesis_settings(&config)).await?;
@@ -219,6 +303,7 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
                     in_flight.clone(),
                     drain_rx.clone(),
                     &file_limits,
+                    metrics,
                 )?
             }
             Destination::DeliveryStream(name) => {
@@ -231,6 +316,7 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
                     in_flight.clone(),
                     drain_rx.clone(),
                     &file_limits,
+                    metrics,
                 )?
             }
         };
@@ -258,6 +344,7 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
     }
     let reporter = tokio::spawn(report_status(
         statuses,
+        flow_metrics,
         Duration::from_secs(config.log_status_reporting_period_seconds.max(1) as u64),
         started,
         stop_rx,
@@ -327,6 +414,9 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
         Ok(Err(e)) => tracing::error!("final checkpoint write failed: {e}"),
         Err(e) => tracing::error!("final checkpoint write failed: {e}"),
     }
+    if let Some(cw) = cloudwatch {
+        cw.finish().await;
+    }
     if abandoned > 0 {
         tracing::warn!(
             "{abandoned} records (or requests) were not sent within shutdownTimeoutMillis; they will be read again after a restart"
@@ -365,6 +455,7 @@ type FlowStatus = (String, Arc<crate::tail::TailStats>, Arc<FlowCounters>);
 /// Logs the Java agent's progress lines every `period` until `stop`.
 async fn report_status(
     flows: Vec<FlowStatus>,
+    metrics: Vec<Option<FlowMetrics>>,
     period: Duration,
     started: Instant,
     mut stop: watch::Receiver<bool>,
@@ -377,7 +468,17 @@ async fn report_status(
             _ = stop.changed() => return,
         }
         let (mut parsed, mut bytes, mut sent, mut behind) = (0, 0, 0, 0);
-        for (id, t, c) in &flows {
+        for ((id, t, c), m) in flows.iter().zip(&metrics) {
+            if let Some(m) = m {
+                m.lag(Lag {
+                    consecutive_errors: t.consecutive_errors.load(Ordering::Relaxed),
+                    bytes_not_acknowledged: t.bytes_unacknowledged.load(Ordering::Relaxed),
+                    files_behind: t.files_behind.load(Ordering::Relaxed),
+                    oldest_unacknowledged_millis: t
+                        .oldest_unacknowledged_millis
+                        .load(Ordering::Relaxed),
+                });
+            }
             let p = t.records_parsed.load(Ordering::Relaxed);
             let b = t.bytes_consumed.load(Ordering::Relaxed);
             let s = FlowCounters::get(&c.records_sent);

@@ -390,6 +390,7 @@ pub fn start_flow<D: crate::sink::Destination>(
     in_flight: InFlight,
     drain_by: watch::Receiver<Option<Instant>>,
     limits: &FileLimits,
+    metrics: Option<crate::metrics::accumulator::FlowMetrics>,
 ) -> Result<FlowHandle, FlowError> {
     let chain = Chain::new(&flow.data_processing_options).map_err(|source| FlowError::Process {
         flow: flow.id.clone(),
@@ -439,7 +440,8 @@ pub fn start_flow<D: crate::sink::Destination>(
         in_flight,
         checkpoints as Arc<dyn AckSink>,
         counters.clone(),
-    );
+    )
+    .with_metrics(metrics);
     let sink = tokio::spawn(sink.run(rx, drain_by));
     Ok(FlowHandle {
         id: flow.id.clone(),

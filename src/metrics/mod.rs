@@ -1,5 +1,7 @@
 //! Counters of each flow and the periodic status lines in the Java agent's wording.
 
+pub mod accumulator;
+pub mod cloudwatch;
 pub mod endpoint;
 pub mod status;
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 pub struct AwsSettings {
     /// Service endpoint (`kinesis.endpoint` or `firehose.endpoint`), with or without a scheme.
     pub endpoint: Option<String>,
-    /// Region (`kinesis.region`; for Firehose, see [`firehose_region`]).
+    /// Region (`kinesis.region`; for Firehose and CloudWatch, see [`endpoint_region_or_us_east_1`]).
     pub region: Option<String>,
     /// Static credentials, used only when both halves are set.
     pub access_key_id: Option<String>,
@@ -197,11 +197,12 @@ pub fn region_from_endpoint(endpoint: &str) -> Option<String> {
     looks_like_region.then(|| (*region).to_owned())
 }
 
-/// The region of the Firehose client: the one in `firehose.endpoint`'s host name, else
-/// us-east-1. The Java agent builds its Firehose client with the SDK v1 constructor that defaults
-/// to `firehose.us-east-1.amazonaws.com` and has no `firehose.region` key: neither `kinesis.region`
-/// nor `AWS_REGION` moves it, so a working Java setup sends to exactly this region.
-pub fn firehose_region(endpoint: Option<&str>) -> String {
+/// The region of the Firehose and CloudWatch clients: the one in `firehose.endpoint`'s
+/// (`cloudwatch.endpoint`'s) host name, else us-east-1. The Java agent builds both clients with
+/// the SDK v1 constructor that defaults to us-east-1 and has no `firehose.region` or
+/// `cloudwatch.region` key: neither `kinesis.region` nor `AWS_REGION` moves it, so a working Java
+/// setup sends (and its dashboards read metrics) in exactly this region.
+pub fn endpoint_region_or_us_east_1(endpoint: Option<&str>) -> String {
     endpoint
         .and_then(region_from_endpoint)
         .unwrap_or_else(|| "us-east-1".to_owned())
@@ -371,14 +372,17 @@ mod tests {
     #[test]
     fn firehose_region_comes_from_its_endpoint_or_is_us_east_1() {
         assert_eq!(
-            firehose_region(Some("firehose.eu-central-1.amazonaws.com")),
+            endpoint_region_or_us_east_1(Some("firehose.eu-central-1.amazonaws.com")),
             "eu-central-1"
         );
         assert_eq!(
-            firehose_region(Some("https://firehose.ap-southeast-2.amazonaws.com")),
+            endpoint_region_or_us_east_1(Some("https://firehose.ap-southeast-2.amazonaws.com")),
             "ap-southeast-2"
         );
-        assert_eq!(firehose_region(Some("http://127.0.0.1:5000")), "us-east-1");
-        assert_eq!(firehose_region(None), "us-east-1");
+        assert_eq!(
+            endpoint_region_or_us_east_1(Some("http://127.0.0.1:5000")),
+            "us-east-1"
+        );
+        assert_eq!(endpoint_region_or_us_east_1(None), "us-east-1");
     }
 }

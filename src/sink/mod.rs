@@ -13,6 +13,7 @@ pub mod retry;
 pub mod send;
 
 use crate::log_limit::LogLimiter;
+use crate::metrics::accumulator::{Call, FlowMetrics};
 use crate::metrics::FlowCounters;
 use crate::record::{AckSink, Record};
 use batch::{Batch, Limits};
@@ -199,6 +200,8 @@ pub struct Sink<D: Destination> {
     in_flight: InFlight,
     acks: Arc<dyn AckSink>,
     counters: Arc<FlowCounters>,
+    /// CloudWatch samples of each call (`cloudwatch.emitMetrics`).
+    metrics: Option<FlowMetrics>,
 }
 
 impl<D: Destination> Sink<D> {
@@ -216,6 +219,19 @@ impl<D: Destination> Sink<D> {
             in_flight,
             acks,
             counters,
+            metrics: None,
+        }
+    }
+
+    /// Also records each call's CloudWatch samples into `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<FlowMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    fn record_call(&self, call: Call) {
+        if let Some(m) = &self.metrics {
+            m.call(call);
         }
     }
 
@@ -259,6 +275,7 @@ impl<D: Destination> Sink<D> {
                         Err(e) => {
                             // Its records were not sent, as far as anyone knows: send them again.
                             let records = state.sending.remove(&e.id()).unwrap_or_default();
+                            self.record_call(Call::Failed { attempted: records.len() });
                             if !e.is_cancelled() {
                                 tracing::error!(
                                     "{}: a send task failed ({e}); its {} records are sent again",
@@ -344,6 +361,11 @@ impl<D: Destination> Sink<D> {
                     }
                 }
                 self.acks.ack_many(&state.stored);
+                self.record_call(Call::Returned {
+                    sent: total - failed,
+                    failed,
+                    bytes,
+                });
                 FlowCounters::add(&self.counters.records_sent, (total - failed) as u64);
                 self.counters.note_request(failed < total);
                 FlowCounters::add(&self.counters.bytes_sent, bytes);
@@ -361,6 +383,7 @@ impl<D: Destination> Sink<D> {
                 }
             }
             Err(err) => {
+                self.record_call(Call::Failed { attempted: total });
                 FlowCounters::add(&self.counters.put_call_errors, 1);
                 self.counters.note_request(false);
                 match &err {

@@ -85,6 +85,8 @@ pub struct TailStats {
     pub oldest_unacknowledged_millis: AtomicU64,
     /// Looks at a followed file (a stat, and a read when it grew): what wake-ups cost.
     pub file_checks: AtomicU64,
+    /// Passes in a row in which a file could not be read (0: the last pass read them all).
+    pub consecutive_errors: AtomicU64,
 }
 
 struct TrackedFile {
@@ -859,6 +861,7 @@ impl Tailer {
             .map(|(id, _)| *id)
             .collect();
         self.look = Some(Default::default());
+        let mut failed = false;
         for id in ids {
             if self.stopped() {
                 return Some(progressed);
@@ -867,6 +870,7 @@ impl Tailer {
                 Ok(p) => progressed |= p,
                 Err(ReadError::Closed) => return None,
                 Err(ReadError::Io(path, e)) => {
+                    failed = true;
                     let refresh = self.settings.refresh_interval;
                     let give_up = self.files.get_mut(&id).is_some_and(|t| {
                         let since = *t.failing_since.get_or_insert_with(Instant::now);
@@ -889,6 +893,13 @@ impl Tailer {
                     }
                 }
             }
+        }
+        if failed {
+            self.stats
+                .consecutive_errors
+                .fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.stats.consecutive_errors.store(0, Ordering::Relaxed);
         }
         Some(progressed)
     }

@@ -674,18 +674,7 @@ fn run_once(config: &std::path::Path, extra: &[&str], within: Duration) -> (Opti
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + within;
-    let code = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st.code();
-        }
-        if std::time::Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = wait_for_exit(&mut child, within);
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     (code, err)
@@ -713,6 +702,8 @@ async fn once_ships_what_the_files_hold_then_exits_0() {
     let (code, err) = run_once(&config, &[], Duration::from_secs(60));
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("--once: everything shipped"), "{err}");
+    // No terminal, no progress bar: log lines only.
+    assert!(!err.contains("ETA"), "{err}");
     let mut reader = StreamReader::new(&c, "once").await;
     assert_eq!(
         reader.wait_for(25_000, Duration::from_secs(30)).await,

@@ -7,6 +7,7 @@
 mod common;
 
 mod cli;
+mod cloudwatch;
 mod crash;
 mod errors;
 mod faults;

@@ -194,19 +194,7 @@ impl Agent {
 
     /// Waits up to `timeout` for exit; returns the exit code (None = killed by a signal or still running).
     pub fn wait(mut self, timeout: Duration) -> Option<i32> {
-        let mut c = self.child.take().unwrap();
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = c.try_wait().unwrap() {
-                return st.code();
-            }
-            if Instant::now() >= deadline {
-                let _ = c.kill();
-                let _ = c.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_exit(self.child.as_mut().unwrap(), timeout)
     }
 
     /// SIGTERMs it and asserts it exits 0 within `within`; a failure shows the log's tail and,
@@ -367,6 +355,23 @@ pub fn numbered_line_index(data: &[u8]) -> Option<usize> {
 /// group-commit window (~200 ms) not yet in the checkpoint file.
 pub fn kill_duplicate_bound(kills: usize, max_sending: usize, batch: usize) -> usize {
     kills * (max_sending * batch + 6_000)
+}
+
+/// Waits up to `within` for `child` to exit; returns its exit code (None: killed by a signal,
+/// or still running at the deadline and killed then).
+pub fn wait_for_exit(child: &mut Child, within: Duration) -> Option<i32> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Appends `text` to a file (creating it), flushing it to the page cache at once.

@@ -5,7 +5,12 @@ use std::time::{Duration, Instant};
 
 /// A Kinesis client for the local endpoint, with retries off so that tests see every error.
 pub async fn client(endpoint: &str) -> aws_sdk_kinesis::Client {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_sdk_kinesis::Client::new(&local_config(endpoint).await)
+}
+
+/// SDK settings for a local endpoint: us-east-1, the tests' static keys, retries off.
+pub async fn local_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_credential_types::Credentials::new(
@@ -17,8 +22,7 @@ pub async fn client(endpoint: &str) -> aws_sdk_kinesis::Client {
         ))
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .load()
-        .await;
-    aws_sdk_kinesis::Client::new(&conf)
+        .await
 }
 
 /// Creates a stream and waits until it is ACTIVE.
