@@ -9,6 +9,7 @@ use crate::pipeline::{start_flow, FileLimits, FlowHandle};
 use crate::sink::aws::{
     endpoint_region_or_us_east_1, load_config, AwsConfig, AwsSettings, DataPlane,
 };
+use crate::sink::credentials::{CredentialSettings, SharedCredentials};
 use crate::sink::firehose::DeliveryStream;
 use crate::sink::kinesis::KinesisStream;
 use crate::sink::{InFlight, SharedBudget, FLOW_IN_FLIGHT_BYTES, FLOW_MAX_REQUESTS};
@@ -52,31 +53,31 @@ pub enum AgentError {
 }
 
 /// The AWS settings of the Kinesis client.
-fn kinesis_settings(c: &AgentConfig) -> AwsSettings {
+fn kinesis_settings(c: &AgentConfig, credentials: &SharedCredentials) -> AwsSettings {
     AwsSettings {
         endpoint: c.kinesis_endpoint.clone(),
         region: c.kinesis_region.clone(),
-        ..client_settings(c)
+        ..client_settings(c, credentials)
     }
 }
 
 /// The AWS settings of the Firehose client: `firehose.endpoint`, and the region it names.
-fn firehose_settings(c: &AgentConfig) -> AwsSettings {
+fn firehose_settings(c: &AgentConfig, credentials: &SharedCredentials) -> AwsSettings {
     AwsSettings {
         endpoint: c.firehose_endpoint.clone(),
         region: Some(endpoint_region_or_us_east_1(c.firehose_endpoint.as_deref())),
-        ..client_settings(c)
+        ..client_settings(c, credentials)
     }
 }
 
 /// The AWS settings of the CloudWatch client: `cloudwatch.endpoint`, and the region it names.
-fn cloudwatch_settings(c: &AgentConfig) -> AwsSettings {
+fn cloudwatch_settings(c: &AgentConfig, credentials: &SharedCredentials) -> AwsSettings {
     AwsSettings {
         endpoint: c.cloudwatch_endpoint.clone(),
         region: Some(endpoint_region_or_us_east_1(
             c.cloudwatch_endpoint.as_deref(),
         )),
-        ..client_settings(c)
+        ..client_settings(c, credentials)
     }
 }
 
@@ -90,11 +91,14 @@ struct CloudWatch {
 }
 
 impl CloudWatch {
-    async fn start(c: &AgentConfig) -> Result<Option<CloudWatch>, AgentError> {
+    async fn start(
+        c: &AgentConfig,
+        credentials: &SharedCredentials,
+    ) -> Result<Option<CloudWatch>, AgentError> {
         if !c.cloudwatch_emit_metrics {
             return Ok(None);
         }
-        let sdk = load_config(&cloudwatch_settings(c)).await?;
+        let sdk = load_config(&cloudwatch_settings(c, credentials)).await?;
         let instance = match c.cloudwatch_tag_instance {
             true => Some(instance_tag().await),
             false => None,
@@ -156,18 +160,32 @@ async fn data_plane(
 }
 
 /// What every client shares: credentials, timeouts, User-Agent.
-fn client_settings(c: &AgentConfig) -> AwsSettings {
+fn client_settings(c: &AgentConfig, credentials: &SharedCredentials) -> AwsSettings {
     AwsSettings {
         endpoint: None,
         region: None,
+        credentials: Some(credentials.clone()),
+        connect_timeout: Duration::from_millis(c.connection_timeout_millis.max(1) as u64),
+        read_timeout: Duration::from_millis(c.socket_timeout_millis.max(1) as u64),
+        user_agent: c.user_agent.clone(),
+    }
+}
+
+/// Where the credentials of every client come from.
+fn credential_settings(c: &AgentConfig) -> CredentialSettings {
+    CredentialSettings {
         access_key_id: c.aws_access_key_id.clone(),
         secret_access_key: c
             .aws_secret_access_key
             .as_ref()
             .map(|s| s.expose().to_owned()),
+        assume_role_arn: c.assume_role_arn.clone(),
+        external_id: c.assume_role_external_id.clone(),
+        session_length: Duration::from_secs(c.assume_role_duration_seconds as u64),
+        sts_endpoint: c.sts_endpoint.clone(),
+        region: c.kinesis_region.clone(),
         connect_timeout: Duration::from_millis(c.connection_timeout_millis.max(1) as u64),
         read_timeout: Duration::from_millis(c.socket_timeout_millis.max(1) as u64),
-        user_agent: c.user_agent.clone(),
     }
 }
 
@@ -248,7 +266,10 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
         config.max_sending_threads
     );
 
-    let cloudwatch = CloudWatch::start(&config).await?;
+    let credential_settings = credential_settings(&config);
+    tracing::info!("AWS credentials: {credential_settings}");
+    let credentials = crate::sink::credentials::shared(&credential_settings).await;
+    let cloudwatch = CloudWatch::start(&config, &credentials).await?;
     let file_limits = FileLimits::of(&config);
     let mut flows: Vec<FlowHandle> = Vec::new();
     let mut flow_metrics: Vec<Option<FlowMetrics>> = Vec::new();
@@ -294,7 +315,8 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
         flow_metrics.push(metrics.clone());
         let handle = match &flow.destination {
             Destination::KinesisStream(stream) => {
-                let (sdk, plane) = data_plane(&mut kinesis, &kinesis_settings(&config)).await?;
+                let (sdk, plane) =
+                    data_plane(&mut kinesis, &kinesis_settings(&config, &credentials)).await?;
                 let dest = Arc::new(KinesisStream::new(&sdk, &plane, stream).await?);
                 start_flow(
                     flow,
@@ -307,7 +329,8 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
                 )?
             }
             Destination::DeliveryStream(name) => {
-                let (cfg, plane) = data_plane(&mut firehose, &firehose_settings(&config)).await?;
+                let (cfg, plane) =
+                    data_plane(&mut firehose, &firehose_settings(&config, &credentials)).await?;
                 let dest = Arc::new(DeliveryStream::new(&cfg, &plane, name).await?);
                 start_flow(
                     flow,

@@ -58,6 +58,8 @@ pub struct AgentConfig {
     pub assume_role_arn: Option<String>,
     /// `assumeRoleExternalId`.
     pub assume_role_external_id: Option<String>,
+    /// `assumeRoleDurationSeconds` (kinetail; the Java agent's fixed 3600 by default).
+    pub assume_role_duration_seconds: u32,
     /// `sts.endpoint`.
     pub sts_endpoint: Option<String>,
     /// `userDefinedCredentialsProvider.classname`.
@@ -162,6 +164,9 @@ pub(crate) fn parse(sec: &mut Section<'_>) -> Result<AgentConfig, ConfigError> {
         aws_secret_access_key: sec.string("awsSecretAccessKey")?.map(Secret),
         assume_role_arn: sec.string("assumeRoleARN")?,
         assume_role_external_id: sec.string("assumeRoleExternalId")?,
+        // STS itself refuses what the role does not allow (900 s to its maximum, at most 12 h);
+        // shorter sessions are accepted here for local test servers.
+        assume_role_duration_seconds: sec.int_in("assumeRoleDurationSeconds", 3600, 1, 43_200)?,
         sts_endpoint: sec.string("sts.endpoint")?,
         user_defined_credentials_provider_classname: sec
             .string("userDefinedCredentialsProvider.classname")?,
@@ -273,6 +278,8 @@ struct Resolved<'a> {
     assume_role_arn: &'a Option<String>,
     #[serde(rename = "assumeRoleExternalId")]
     assume_role_external_id: &'a Option<String>,
+    #[serde(rename = "assumeRoleDurationSeconds")]
+    assume_role_duration_seconds: u32,
     #[serde(rename = "sts.endpoint")]
     sts_endpoint: &'a Option<String>,
     #[serde(rename = "userDefinedCredentialsProvider.classname")]
@@ -356,6 +363,7 @@ impl<'a> Resolved<'a> {
             aws_secret_access_key: c.aws_secret_access_key.as_ref().map(|_| "****"),
             assume_role_arn: &c.assume_role_arn,
             assume_role_external_id: &c.assume_role_external_id,
+            assume_role_duration_seconds: c.assume_role_duration_seconds,
             sts_endpoint: &c.sts_endpoint,
             user_defined_credentials_provider_classname: &c
                 .user_defined_credentials_provider_classname,

@@ -9,9 +9,6 @@ impl AgentConfig {
     /// One human-readable message per requested feature that kinetail cannot do (yet).
     pub fn unsupported(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.assume_role_arn.is_some() {
-            out.push("assumeRoleARN is not supported yet".to_string());
-        }
         if self.user_defined_credentials_provider_classname.is_some() {
             out.push(format!(
                 "userDefinedCredentialsProvider.classname {JAVA_ONLY}"
@@ -47,7 +44,7 @@ mod tests {
     #[test]
     fn supported_config_has_no_messages() {
         assert!(unsupported(
-            r#"{"flows": [{"filePattern": "/x/*.log", "deliveryStream": "d", "aggregatedRecordSizeBytes": 4096},
+            r#"{"assumeRoleARN": "arn:aws:iam::1:role/r", "flows": [{"filePattern": "/x/*.log", "deliveryStream": "d", "aggregatedRecordSizeBytes": 4096},
                 {"filePattern": "/x/*.log", "kinesisStream": "s",
                 "multiLineStartPattern": "^\\S", "fileFooterPattern": "END",
                 "dataProcessingOptions": [{"optionName": "SINGLELINE"}, {"optionName": "CSVTOJSON", "customFieldNames": ["a"]},
@@ -80,7 +77,6 @@ mod tests {
         assert_eq!(
             msgs,
             vec![
-                "assumeRoleARN is not supported yet",
                 "userDefinedCredentialsProvider.classname loads Java classes and cannot be supported by kinetail",
                 "flow kinesis:s:/x/*.log: dataProcessingOptions USINGPLUGGIN loads Java classes and cannot be supported by kinetail",
             ]

@@ -9,7 +9,6 @@
 use aws_config::identity::IdentityCache;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::identity::{SharedIdentityCache, SharedIdentityResolver};
 use aws_types::service_config::ServiceConfigKey;
@@ -22,10 +21,8 @@ pub struct AwsSettings {
     pub endpoint: Option<String>,
     /// Region (`kinesis.region`; for Firehose and CloudWatch, see [`endpoint_region_or_us_east_1`]).
     pub region: Option<String>,
-    /// Static credentials, used only when both halves are set.
-    pub access_key_id: Option<String>,
-    /// Secret half of the static credentials.
-    pub secret_access_key: Option<String>,
+    /// The credentials every client shares (None: the SDK's default chain of its own).
+    pub credentials: Option<super::credentials::SharedCredentials>,
     /// TCP connect timeout.
     pub connect_timeout: Duration,
     /// Socket read timeout.
@@ -208,7 +205,7 @@ pub fn endpoint_region_or_us_east_1(endpoint: Option<&str>) -> String {
         .unwrap_or_else(|| "us-east-1".to_owned())
 }
 
-/// Loads the SDK configuration: static keys when both are set, else the default credential chain.
+/// Loads the SDK configuration with the shared credentials, else the default credential chain.
 ///
 /// Its retry configuration stays the SDK's standard one (or `AWS_MAX_ATTEMPTS` / the profile's):
 /// it is for control-plane clients only, since the data plane (`send.rs`) never retries itself.
@@ -235,14 +232,10 @@ pub async fn load_config(s: &AwsSettings) -> Result<AwsConfig, AwsError> {
     if let Some(e) = &s.endpoint {
         loader = loader.endpoint_url(endpoint_url(e));
     }
-    if let (Some(id), Some(secret)) = (&s.access_key_id, &s.secret_access_key) {
-        loader = loader.credentials_provider(Credentials::new(
-            id.clone(),
-            secret.clone(),
-            None,
-            None,
-            "agent.json",
-        ));
+    if let Some(c) = &s.credentials {
+        loader = loader
+            .credentials_provider(c.provider.clone())
+            .identity_cache(c.cache.clone());
     }
     if let Some(ua) = &s.user_agent {
         match AppName::new(ua.clone()) {
@@ -253,6 +246,15 @@ pub async fn load_config(s: &AwsSettings) -> Result<AwsConfig, AwsError> {
         }
     }
     let mut config = loader.load().await;
+    if let Some(c) = &s.credentials {
+        // The loader wraps whatever provider it is given in a new one, with a cache partition
+        // of its own: set here, the one shared provider keeps its partition, so every client
+        // finds the credentials another one fetched (one AssumeRole for all of them).
+        config = config
+            .into_builder()
+            .credentials_provider(c.provider.clone())
+            .build();
+    }
     if config.region().is_none() {
         if s.endpoint.is_some() {
             // A custom endpoint with no region in its name (a local test server): any region signs.
@@ -279,9 +281,9 @@ mod tests {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("eu-west-1"))
             .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
-                    "a", "b", None, None, "test",
-                )),
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new("a", "b", None, None, "test"),
+                ),
             );
         if let Some(app) = app {
             b = b.app_name(AppName::new(app.to_owned()).unwrap());

@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod batch;
+pub mod credentials;
 pub mod errors;
 pub mod firehose;
 pub mod kinesis;

@@ -354,3 +354,183 @@ async fn expiring_credentials_are_refreshed_once_and_the_next_requests_use_the_n
         sent as usize
     );
 }
+
+/// The text between `<tag>` and `</tag>` in an XML reply.
+fn xml_field<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(&xml[start..end])
+}
+
+/// A form-encoded body's fields, percent-decoded.
+fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
+    let decode = |s: &str| {
+        let b = s.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                if let Ok(v) =
+                    u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16)
+                {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8(out).unwrap()
+    };
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+/// What STS handed out for one AssumeRole call.
+#[derive(Debug, Clone)]
+struct Assumed {
+    key_id: String,
+    secret: String,
+    token: String,
+    expires: SystemTime,
+}
+
+/// `assumeRoleARN` against moto's STS (through a recording proxy): the AssumeRole calls are
+/// signed with agent.json's keys and carry the role, the Java agent's session name, the external
+/// id and the duration; every PutRecords (through the proxy in front of kinesalite) and every
+/// PutMetricData is signed with an assumed role's key and token, verified, before that role
+/// expires; the role is assumed again before it expires (15 s sessions over ~22 s of
+/// shipping), and Kinesis and CloudWatch share one assumed role rather than one each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assumed_role_signs_every_request_and_is_assumed_again_before_it_expires() {
+    const ROLE: &str = "arn:aws:iam::123456789012:role/kinetail-shipper";
+    const EXTERNAL_ID: &str = "kinetail-ext-42";
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "role", 1).await;
+    let kinesis = FaultProxy::start(k.port, vec![]).await;
+    let moto = crate::common::moto::Moto::start();
+    // STS and CloudWatch both go through this one.
+    let sts = FaultProxy::start(moto.port, vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("logs")).unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &kinesis.endpoint(),
+        serde_json::json!([{
+            "filePattern": format!("{}/logs/*.log", dir.path().display()),
+            "kinesisStream": "role",
+            "initialPosition": "START_OF_FILE",
+            "maxBufferAgeMillis": 1000,
+        }]),
+        serde_json::json!({
+            "assumeRoleARN": ROLE,
+            "assumeRoleExternalId": EXTERNAL_ID,
+            "assumeRoleDurationSeconds": 15,
+            "sts.endpoint": sts.endpoint(),
+            "cloudwatch.emitMetrics": true,
+            "cloudwatch.endpoint": sts.endpoint(),
+            "cloudwatch.metricsBufferTimeMillis": 500,
+        }),
+    );
+    let agent = Agent::start_with_env(
+        &cfg,
+        &dir.path().join("agent.log"),
+        &[("AWS_EC2_METADATA_DISABLED", "true")],
+    );
+    const LINES: usize = 88;
+    for i in 0..LINES {
+        append(
+            &dir.path().join("logs/app.log"),
+            &format!("role line {i}\n"),
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let mut reader = StreamReader::new(&c, "role").await;
+    let got = reader.wait_for(LINES, Duration::from_secs(30)).await;
+    let log = agent.log_text();
+    agent.stop(Duration::from_secs(15));
+    assert_eq!(got, LINES, "{log}");
+
+    let passed = sts.log().passed;
+    let mut assumed: Vec<Assumed> = vec![];
+    let mut metric_calls = vec![];
+    for (req, reply) in &passed {
+        let form = form_fields(&req.body);
+        match form.get("Action").map(String::as_str) {
+            Some("AssumeRole") => {
+                assert_eq!(form.get("RoleArn").map(String::as_str), Some(ROLE));
+                assert_eq!(
+                    form.get("RoleSessionName").map(String::as_str),
+                    Some("AWSKinesisAgent")
+                );
+                assert_eq!(
+                    form.get("ExternalId").map(String::as_str),
+                    Some(EXTERNAL_ID)
+                );
+                assert_eq!(form.get("DurationSeconds").map(String::as_str), Some("15"));
+                let signed = verify(req, "localtestsecret").unwrap();
+                assert_eq!(signed.key_id, "AKIDLOCALTEST");
+                let xml = String::from_utf8_lossy(reply);
+                let field = |t| xml_field(&xml, t).unwrap_or_else(|| panic!("no {t} in {xml}"));
+                assumed.push(Assumed {
+                    key_id: field("AccessKeyId").to_owned(),
+                    secret: field("SecretAccessKey").to_owned(),
+                    token: field("SessionToken").to_owned(),
+                    expires: SystemTime::try_from(
+                        DateTime::from_str(field("Expiration"), Format::DateTime).unwrap(),
+                    )
+                    .unwrap(),
+                });
+            }
+            Some("PutMetricData") => metric_calls.push(req),
+            _ => {}
+        }
+    }
+    assert!(
+        assumed.len() >= 2,
+        "the role was assumed {} times in 22 s of 15 s sessions\n{log}",
+        assumed.len()
+    );
+    let check = |req: &SeenRequest, what: &str| -> String {
+        let key_id = req
+            .header("authorization")
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        let role = assumed
+            .iter()
+            .find(|a| a.key_id == key_id)
+            .unwrap_or_else(|| panic!("{what} signed with {key_id}, not an assumed role's key"));
+        verify(req, &role.secret).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            req.header("x-amz-security-token"),
+            Some(role.token.as_str())
+        );
+        assert!(
+            req.at < role.expires,
+            "{what} at {:?} signed with a role that expired at {:?}",
+            req.at,
+            role.expires
+        );
+        key_id
+    };
+    let puts = kinesis.log().seen;
+    let kinesis_keys: std::collections::HashSet<String> =
+        puts.iter().map(|r| check(r, "PutRecords")).collect();
+    let metric_keys: std::collections::HashSet<String> = metric_calls
+        .iter()
+        .map(|r| check(r, "PutMetricData"))
+        .collect();
+    assert!(kinesis_keys.len() >= 2, "{kinesis_keys:?}");
+    assert!(!metric_keys.is_empty(), "no PutMetricData seen");
+    assert!(
+        kinesis_keys.intersection(&metric_keys).next().is_some(),
+        "Kinesis ({kinesis_keys:?}) and CloudWatch ({metric_keys:?}) assumed the role each on their own"
+    );
+}

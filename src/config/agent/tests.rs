@@ -35,6 +35,7 @@ fn every_default() {
     assert_eq!(c.aws_access_key_id, None);
     assert_eq!(c.aws_secret_access_key, None);
     assert_eq!(c.assume_role_arn, None);
+    assert_eq!(c.assume_role_duration_seconds, 3600);
     assert_eq!(c.assume_role_external_id, None);
     assert_eq!(c.sts_endpoint, None);
     assert_eq!(c.user_defined_credentials_provider_classname, None);
@@ -183,7 +184,7 @@ fn secret_is_masked() {
 fn resolved_json_lists_every_agent_key_with_defaults() {
     let j = ok(json!({})).resolved_json();
     let obj = j.as_object().unwrap();
-    assert_eq!(obj.len(), 41);
+    assert_eq!(obj.len(), 42);
     assert_eq!(j["cloudwatch.namespace"], json!("AWSKinesisAgent"));
     assert_eq!(j["maxOpenFiles"], json!(0));
     assert_eq!(j["rotatedFileCloseMillis"], json!(5000));

@@ -49,6 +49,8 @@ pub struct SeenRequest {
     pub head: Vec<String>,
     /// The body.
     pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: std::time::SystemTime,
 }
 
 impl SeenRequest {
@@ -74,6 +76,9 @@ pub struct ProxyLog {
     pub stored_but_unacknowledged: usize,
     /// Every Put request received, in order.
     pub seen: Vec<SeenRequest>,
+    /// Every other request (STS, CloudWatch, control plane...), passed through, with the reply's
+    /// body.
+    pub passed: Vec<(SeenRequest, Vec<u8>)>,
 }
 
 /// The running proxy.
@@ -256,6 +261,7 @@ async fn serve(
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
     while let Some(req) = read_request(&mut r).await? {
+        let arrived = std::time::SystemTime::now();
         let target = req.head.iter().find_map(|h| {
             let (name, value) = h.split_once(':')?;
             name.eq_ignore_ascii_case("x-amz-target")
@@ -267,6 +273,14 @@ async fn serve(
             Some("PutRecordBatch") => ("FailedPutCount", "RequestResponses"),
             _ => {
                 let (status, body) = forward(upstream_port, &req, &req.body).await?;
+                log.lock().unwrap().passed.push((
+                    SeenRequest {
+                        head: req.head.clone(),
+                        body: req.body.clone(),
+                        at: arrived,
+                    },
+                    body.clone(),
+                ));
                 respond(&mut w, status, &body).await?;
                 continue;
             }
@@ -281,6 +295,7 @@ async fn serve(
             log.seen.push(SeenRequest {
                 head: req.head.clone(),
                 body: req.body.clone(),
+                at: arrived,
             });
         }
         match fault {
