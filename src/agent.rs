@@ -266,6 +266,9 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
         config.max_sending_threads
     );
 
+    for w in config.credential_warnings() {
+        tracing::warn!("{w}");
+    }
     let credential_settings = credential_settings(&config);
     tracing::info!("AWS credentials: {credential_settings}");
     let credentials = crate::sink::credentials::shared(&credential_settings).await;

@@ -18,6 +18,7 @@ pub mod options;
 mod pattern;
 mod processing;
 mod reader;
+mod secrets;
 mod unsupported;
 
 pub use agent::{default_max_sending_threads, AgentConfig, Secret, DEFAULT_CHECKPOINT_FILE};

@@ -533,4 +533,11 @@ async fn an_assumed_role_signs_every_request_and_is_assumed_again_before_it_expi
         kinesis_keys.intersection(&metric_keys).next().is_some(),
         "Kinesis ({kinesis_keys:?}) and CloudWatch ({metric_keys:?}) assumed the role each on their own"
     );
+    let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();
+    for role in &assumed {
+        assert!(
+            !log.contains(&role.secret) && !log.contains(&role.token),
+            "an assumed role's secret key or session token is in the log"
+        );
+    }
 }

@@ -81,7 +81,20 @@ pub struct Agent {
     child: Option<Child>,
     /// Its log file (stderr).
     pub log: PathBuf,
+    /// Secrets it was given (agent.json's secret key, secret and token variables): checked
+    /// absent from its log when it is dropped.
+    secrets: Vec<String>,
 }
+
+/// Secrets the tests hand the agent other than through agent.json or its environment (profiles,
+/// credential providers of their own).
+const OTHER_SECRETS: &[&str] = &[
+    "profile-secret",
+    "first-secret",
+    "second-secret",
+    "first-token",
+    "second-token",
+];
 
 impl Agent {
     /// Starts `kinetail -c config`, appending its log to `log`.
@@ -154,9 +167,26 @@ impl Agent {
             cmd.uid(id).gid(id).env("HOME", "/nonexistent");
         }
         let child = cmd.spawn().expect("start kinetail");
+        let mut secrets: Vec<String> = OTHER_SECRETS.iter().map(|s| s.to_string()).collect();
+        let written: Option<serde_json::Value> = std::fs::read(config)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(secret) = written
+            .as_ref()
+            .and_then(|v| v["awsSecretAccessKey"].as_str())
+        {
+            secrets.push(secret.to_owned());
+        }
+        for (name, value) in env {
+            let name = name.to_ascii_uppercase();
+            if name.contains("SECRET") || name.contains("TOKEN") {
+                secrets.push((*value).to_owned());
+            }
+        }
         Agent {
             child: Some(child),
             log: log.to_owned(),
+            secrets,
         }
     }
 
@@ -272,6 +302,19 @@ impl Drop for Agent {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // Every e2e run of the agent: no secret it was given may appear in its log (issue 11).
+        if !std::thread::panicking() {
+            let log = self.log_text();
+            for secret in &self.secrets {
+                if let Some(line) = log.lines().find(|l| l.contains(secret.as_str())) {
+                    panic!(
+                        "the agent logged a secret it was given ({} characters) in {}: {line}",
+                        secret.len(),
+                        self.log.display()
+                    );
+                }
+            }
         }
     }
 }
