@@ -47,6 +47,9 @@ pub enum AgentError {
     /// The status endpoint cannot listen on its port.
     #[error("status.port: cannot listen on 127.0.0.1:{0}: {1}")]
     StatusPort(u16, std::io::Error),
+    /// The Java agent's checkpoint database cannot be read.
+    #[error(transparent)]
+    Migrate(#[from] crate::migrate::MigrateError),
     /// A one-off load (`--once`) could not finish.
     #[error(transparent)]
     Once(#[from] crate::once::OnceError),
@@ -189,6 +192,38 @@ fn credential_settings(c: &AgentConfig) -> CredentialSettings {
     }
 }
 
+/// At the first start (no checkpoint file of kinetail's yet), turns the Java agent's checkpoint
+/// database, when there is one, into kinetail's checkpoint file.
+fn import_java_checkpoints(config: &AgentConfig) -> Result<(), AgentError> {
+    let Some(db) = &config.java_checkpoint_db else {
+        return Ok(());
+    };
+    if config.checkpoint_file.exists() {
+        tracing::debug!(
+            "{} exists: the Java agent's checkpoints in {} were imported before (or are not wanted)",
+            config.checkpoint_file.display(),
+            db.display()
+        );
+        return Ok(());
+    }
+    let (rows, skipped) = crate::migrate::read(db)?;
+    for s in skipped {
+        tracing::warn!("Java agent checkpoints: {s}");
+    }
+    let (state, report) = crate::migrate::plan(&config.flows, &rows);
+    crate::checkpoint::store::write(&config.checkpoint_file, &state)?;
+    tracing::info!(
+        "imported the Java agent's checkpoints from {} ({} rows) into {}",
+        db.display(),
+        rows.len(),
+        config.checkpoint_file.display()
+    );
+    for line in report {
+        tracing::info!("Java agent checkpoints: {line}");
+    }
+    Ok(())
+}
+
 /// Everything that can be refused before a run touches AWS or the files: features kinetail does
 /// not support, then each flow's file pattern, regular expressions and converter parameters.
 /// `check` and `run` both call this, so they accept and refuse the same configurations.
@@ -227,6 +262,7 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(AgentError::Signal)?;
 
+    import_java_checkpoints(&config)?;
     let checkpoints = Checkpoints::open(&config.checkpoint_file, config.checkpoint_ttl_days)?;
     // Bound before any flow starts: a port in use stops the start before anything is read.
     let status_listener = match config.status_port {

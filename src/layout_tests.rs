@@ -65,6 +65,10 @@ const RULES: &[(&str, &[&str])] = &[
         "ec2",
         &["tail", "process", "sink", "checkpoint", "pipeline", "agent"],
     ),
+    (
+        "migrate.rs",
+        &["process", "sink", "pipeline", "agent", "ec2"],
+    ),
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {

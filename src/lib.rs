@@ -4,12 +4,14 @@
 
 pub mod agent;
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
 pub mod ec2;
 pub mod java;
 pub mod lag;
 pub mod log_limit;
 pub mod metrics;
+pub mod migrate;
 pub mod once;
 pub mod pipeline;
 pub mod preview;

@@ -3,69 +3,14 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use kinetail::cli::{Cli, Command};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Where the configuration is looked for when `-c` is not given, in order.
 const DEFAULT_CONFIGS: &[&str] = &["/etc/kinetail/agent.json", "/etc/aws-kinesis/agent.json"];
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "kinetail",
-    version,
-    about = "Tails files into Amazon Kinesis Data Streams; reads the AWS Kinesis Agent's agent.json"
-)]
-struct Cli {
-    /// The agent configuration file (agent.json); flows in agent.d/*.json beside it are merged.
-    #[arg(
-        short = 'c',
-        long = "configuration",
-        global = true,
-        value_name = "FILE"
-    )]
-    configuration: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Run the agent (the default).
-    Run {
-        /// Ship what the matching files hold now, then exit: 0 once all of it is acknowledged
-        /// and checkpointed; non-zero with the reason when it cannot finish. A progress bar on a
-        /// terminal.
-        #[arg(long)]
-        once: bool,
-        /// With --once: give up (exit non-zero) after this many seconds without progress.
-        #[arg(long, value_name = "SECONDS", default_value_t = 120, requires = "once")]
-        give_up_after: u64,
-    },
-    /// Validate a configuration and print the resolved flows, without touching AWS or the files.
-    Check,
-    /// Show how far behind each file of each flow is, from the checkpoint file and the files on
-    /// disk (no AWS; works whether the agent runs or not).
-    Status {
-        /// Print JSON, for scripts.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show what a flow would send from its files (or standard input), and why lines are skipped,
-    /// without AWS and without touching checkpoints.
-    Preview {
-        /// Index of the flow, as in `check`'s `flows` list.
-        #[arg(long, default_value_t = 0)]
-        flow: usize,
-        /// Stop after this many records and skipped lines.
-        #[arg(long, default_value_t = 50)]
-        lines: usize,
-        /// Read standard input instead of the flow's files.
-        #[arg(long)]
-        stdin: bool,
-    },
-}
 
 fn config_path(given: Option<PathBuf>) -> PathBuf {
     if let Some(p) = given {
@@ -105,9 +50,15 @@ fn check(path: &Path) -> anyhow::Result<bool> {
             config.unknown_keys.join(", ")
         );
     }
+    for w in config.credential_warnings() {
+        eprintln!("warning: {w}");
+    }
     if let Err(e) = kinetail::agent::validate(&config) {
         eprintln!("error: {e}");
         return Ok(false);
+    }
+    for line in kinetail::migrate::describe(&config)? {
+        eprintln!("{line}");
     }
     eprintln!("{}: OK, {} flow(s)", path.display(), config.flows.len());
     Ok(true)

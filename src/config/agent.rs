@@ -90,8 +90,14 @@ pub struct AgentConfig {
     pub log_emit_internal_metrics: bool,
     /// `log.statusReportingPeriodSeconds`.
     pub log_status_reporting_period_seconds: u32,
-    /// `checkpointFile`.
+    /// `checkpointFile`: kinetail's own checkpoints (the default path when the configured file
+    /// is the Java agent's SQLite database).
     pub checkpoint_file: PathBuf,
+    /// `javaCheckpointFile` (kinetail): the Java agent's checkpoint database to import.
+    pub java_checkpoint_file: Option<PathBuf>,
+    /// The Java agent's SQLite checkpoint database, imported at the first start (see
+    /// [`AgentConfig::find_java_checkpoints`]).
+    pub java_checkpoint_db: Option<PathBuf>,
     /// `checkpointTimeToLiveDays`.
     pub checkpoint_ttl_days: u32,
     /// `checkpoints.queryTimeoutSeconds`.
@@ -205,6 +211,8 @@ pub(crate) fn parse(sec: &mut Section<'_>) -> Result<AgentConfig, ConfigError> {
         checkpoint_file: sec
             .string("checkpointFile")?
             .map_or_else(|| PathBuf::from(DEFAULT_CHECKPOINT_FILE), PathBuf::from),
+        java_checkpoint_file: sec.string("javaCheckpointFile")?.map(PathBuf::from),
+        java_checkpoint_db: None,
         checkpoint_ttl_days: sec.int_in("checkpointTimeToLiveDays", 7, 0, INT_MAX)?,
         checkpoints_query_timeout_seconds: sec.int_in(
             "checkpoints.queryTimeoutSeconds",
@@ -313,6 +321,8 @@ struct Resolved<'a> {
     /// Lossy: serde refuses paths that are not UTF-8, and `check` must still print the rest.
     #[serde(rename = "checkpointFile")]
     checkpoint_file: Cow<'a, str>,
+    #[serde(rename = "javaCheckpointFile")]
+    java_checkpoint_file: Option<Cow<'a, str>>,
     #[serde(rename = "checkpointTimeToLiveDays")]
     checkpoint_ttl_days: u32,
     #[serde(rename = "checkpoints.queryTimeoutSeconds")]
@@ -382,6 +392,7 @@ impl<'a> Resolved<'a> {
             log_emit_internal_metrics: c.log_emit_internal_metrics,
             log_status_reporting_period_seconds: c.log_status_reporting_period_seconds,
             checkpoint_file: c.checkpoint_file.to_string_lossy(),
+            java_checkpoint_file: c.java_checkpoint_db.as_deref().map(|p| p.to_string_lossy()),
             checkpoint_ttl_days: c.checkpoint_ttl_days,
             checkpoints_query_timeout_seconds: c.checkpoints_query_timeout_seconds,
             checkpoints_connection_timeout_seconds: c.checkpoints_connection_timeout_seconds,

@@ -109,6 +109,7 @@ fn build(path: &Path, text: &str, extra: &[(PathBuf, String)]) -> Result<AgentCo
         });
     }
     cfg.flows = flows.into_iter().map(|l| l.flow).collect();
+    cfg.find_java_checkpoints(Path::new(super::java_checkpoints::JAVA_CHECKPOINT_FILE));
     Ok(cfg)
 }
 

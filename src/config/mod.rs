@@ -12,6 +12,7 @@
 mod agent;
 mod error;
 mod flow;
+pub mod java_checkpoints;
 mod loader;
 /// Typed `dataProcessingOptions` entries shared with the processing chain.
 pub mod options;

@@ -118,16 +118,22 @@ fn unsupported_features_are_refused_by_check_and_run() {
         dir.path(),
         "agent.json",
         &format!(
-            r#"{{ "checkpointFile": "{}/cp", "assumeRoleARN": "arn:aws:iam::123456789012:role/r",
+            r#"{{ "checkpointFile": "{}/cp", "userDefinedCredentialsProvider.classname": "com.example.Creds",
                 "flows": [{{ "filePattern": "/tmp/x/*.log", "deliveryStream": "fh" }}] }}"#,
             dir.path().display()
         ),
     );
     for args in [vec!["check", "-c", &cfg], vec!["-c", &cfg]] {
         let out = kinetail(&args);
-        assert!(!out.status.success(), "{args:?} accepted assumeRoleARN");
+        assert!(
+            !out.status.success(),
+            "{args:?} accepted userDefinedCredentialsProvider"
+        );
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("assumeRoleARN is not supported yet"), "{err}");
+        assert!(
+            err.contains("userDefinedCredentialsProvider.classname loads Java classes"),
+            "{err}"
+        );
         assert!(
             !err.contains("Firehose"),
             "Firehose flows are supported: {err}"

@@ -15,6 +15,7 @@ mod files;
 mod firehose;
 mod imds;
 mod logrotate;
+mod migration;
 mod processing;
 mod rotation_model;
 mod shards;

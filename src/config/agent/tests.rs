@@ -184,7 +184,7 @@ fn secret_is_masked() {
 fn resolved_json_lists_every_agent_key_with_defaults() {
     let j = ok(json!({})).resolved_json();
     let obj = j.as_object().unwrap();
-    assert_eq!(obj.len(), 42);
+    assert_eq!(obj.len(), 43);
     assert_eq!(j["cloudwatch.namespace"], json!("AWSKinesisAgent"));
     assert_eq!(j["maxOpenFiles"], json!(0));
     assert_eq!(j["rotatedFileCloseMillis"], json!(5000));
