@@ -307,6 +307,9 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
     }
     let credential_settings = credential_settings(&config);
     tracing::info!("AWS credentials: {credential_settings}");
+    if let Some(proxy) = crate::sink::aws::proxy_in_use() {
+        tracing::info!("AWS requests go through the proxy of {proxy} (hosts in NO_PROXY excepted)");
+    }
     let credentials = crate::sink::credentials::shared(&credential_settings).await;
     let cloudwatch = CloudWatch::start(&config, &credentials).await?;
     let file_limits = FileLimits::of(&config);

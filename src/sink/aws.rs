@@ -205,6 +205,60 @@ pub fn endpoint_region_or_us_east_1(endpoint: Option<&str>) -> String {
         .unwrap_or_else(|| "us-east-1".to_owned())
 }
 
+/// The HTTP client of every AWS client: the SDK's hyper + rustls client, through the proxy that
+/// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` name, except for the hosts of `NO_PROXY` (the SDK's
+/// default client ignores these variables). One for the process: its connection pools are
+/// shared too. Instance metadata never goes through it.
+pub fn http_client() -> SharedHttpClient {
+    static CLIENT: std::sync::OnceLock<SharedHttpClient> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            use aws_smithy_http_client::{proxy::ProxyConfig, tls, Connector};
+            aws_smithy_http_client::Builder::new().build_with_connector_fn(
+                |settings, components| {
+                    let mut b = Connector::builder().proxy_config(ProxyConfig::from_env());
+                    b.set_connector_settings(settings.cloned());
+                    if let Some(c) = components {
+                        b.set_sleep_impl(c.sleep_impl());
+                    }
+                    b.tls_provider(tls::Provider::Rustls(
+                        tls::rustls_provider::CryptoMode::AwsLc,
+                    ))
+                    .build()
+                },
+            )
+        })
+        .clone()
+}
+
+/// The proxy in use, for the start-up log: its scheme, host and port only (a proxy URL may hold
+/// a user name and password).
+pub fn proxy_in_use() -> Option<String> {
+    proxy_named_by(|name| std::env::var(name).ok())
+}
+
+fn proxy_named_by(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .find_map(|name| {
+        let value = lookup(name).filter(|v| !v.trim().is_empty())?;
+        let (scheme, rest) = value.split_once("://").unwrap_or(("http", &value));
+        let host = rest
+            .rsplit('@')
+            .next()
+            .unwrap_or(rest)
+            .trim_end_matches('/');
+        Some(format!("{name}={scheme}://{host}"))
+    })
+}
+
 /// Loads the SDK configuration with the shared credentials, else the default credential chain.
 ///
 /// Its retry configuration stays the SDK's standard one (or `AWS_MAX_ATTEMPTS` / the profile's):
@@ -216,12 +270,14 @@ pub async fn sdk_config(s: &AwsSettings) -> Result<SdkConfig, AwsError> {
 /// Loads the SDK configuration ([`sdk_config`]) and keeps the `userAgent` as written, for the
 /// hand-signed requests.
 pub async fn load_config(s: &AwsSettings) -> Result<AwsConfig, AwsError> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(s.connect_timeout)
-            .read_timeout(s.read_timeout)
-            .build(),
-    );
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(s.connect_timeout)
+                .read_timeout(s.read_timeout)
+                .build(),
+        );
     let region = s
         .region
         .clone()
@@ -331,6 +387,23 @@ mod tests {
             DataPlane::new(&no_credentials.into()),
             Err(AwsError::NoCredentials)
         ));
+    }
+
+    #[test]
+    fn the_proxy_is_logged_without_its_credentials() {
+        assert_eq!(proxy_named_by(|_| None), None);
+        let env = |name: &str| {
+            (name == "https_proxy").then(|| "http://user:s3cret@proxy.corp:3128/".to_owned())
+        };
+        assert_eq!(
+            proxy_named_by(env).as_deref(),
+            Some("https_proxy=http://proxy.corp:3128")
+        );
+        let bare = |name: &str| (name == "ALL_PROXY").then(|| "proxy.corp:8080".to_owned());
+        assert_eq!(
+            proxy_named_by(bare).as_deref(),
+            Some("ALL_PROXY=http://proxy.corp:8080")
+        );
     }
 
     #[test]

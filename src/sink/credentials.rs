@@ -93,6 +93,7 @@ pub async fn shared(s: &CredentialSettings) -> SharedCredentials {
         None => base,
         Some(arn) => {
             let mut loader = aws_config::defaults(BehaviorVersion::latest())
+                .http_client(super::aws::http_client())
                 .credentials_provider(base)
                 .timeout_config(
                     aws_config::timeout::TimeoutConfig::builder()

@@ -17,6 +17,7 @@ mod imds;
 mod logrotate;
 mod migration;
 mod processing;
+mod proxy;
 mod rotation_model;
 mod shards;
 mod signing;
