@@ -312,3 +312,37 @@ fn patterns_that_cannot_be_honoured_are_refused_at_startup_with_their_position()
         "{err}"
     );
 }
+
+/// `check` on a world-readable agent.json holding a masked secret key: the value is masked in the
+/// printed configuration, and both problems are warned about without showing the secret.
+#[test]
+fn check_warns_about_keys_that_cannot_be_real_and_never_prints_the_secret() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfi****";
+    let cfg = write(
+        dir.path(),
+        "agent.json",
+        &format!(
+            r#"{{ "awsAccessKeyId": "AKIAIOSFODNN7EXAMPLE", "awsSecretAccessKey": "{secret}",
+                "flows": [{{ "filePattern": "/tmp/x/*.log", "kinesisStream": "s" }}] }}"#
+        ),
+    );
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = kinetail(&["check", "-c", &cfg]);
+    assert!(out.status.success());
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    assert!(!stdout.contains("wJalr") && !stderr.contains("wJalr"));
+    assert!(
+        stderr.contains("awsSecretAccessKey cannot be a real secret access key: it is masked"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("every user can read it (mode 0644)"),
+        "{stderr}"
+    );
+}
