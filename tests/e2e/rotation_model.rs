@@ -231,6 +231,8 @@ struct Model {
     short_at_commit: Vec<String>,
     /// The shared heads of files made since the last commit (see `Op::Kill`).
     shared_uncommitted: Vec<String>,
+    /// Every record `SharedHead` wrote into a second file (see `Op::Kill`).
+    shared_records: std::collections::HashSet<String>,
     /// Acknowledged records the last group commit may not cover.
     acked_uncommitted: Vec<Sent>,
     rotated: Vec<PathBuf>,
@@ -267,6 +269,7 @@ impl Model {
             acked_uncommitted: vec![],
             short_at_commit: vec![],
             shared_uncommitted: vec![],
+            shared_records: Default::default(),
             rotated: vec![],
             next_record: 0,
             next_rot: 1,
@@ -519,6 +522,7 @@ impl Model {
                     if visible {
                         for r in self.records_of(&head) {
                             *self.written.entry(r.clone()).or_default() += 1;
+                            self.shared_records.insert(r.clone());
                             self.shared_uncommitted.push(r);
                         }
                     }
@@ -546,7 +550,15 @@ impl Model {
             Op::Kill => {
                 // What was read but not delivered is read again after the restart, from the
                 // files that still hold it; records no file the glob matches holds are gone.
-                let on_disk = self.on_disk();
+                let mut on_disk = self.on_disk();
+                // Records are counted, not told apart by file: a record SharedHead put in two
+                // files may have been delivered from the one still on disk (and be behind its
+                // checkpoint), while the other copy, read and lost in flight, left the disk.
+                for r in &self.shared_records {
+                    if let Some(n) = on_disk.get_mut(r) {
+                        *n = n.saturating_sub(self.stream.delivered.get(r).copied().unwrap_or(0));
+                    }
+                }
                 self.allow_missing_beyond(&on_disk);
                 // A file that shares app.log's first KiB and was never committed, app.log
                 // truncated since: after the restart it is what a copytruncate made while the
