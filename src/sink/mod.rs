@@ -276,8 +276,8 @@ impl<D: Destination> Sink<D> {
                         Err(e) => {
                             // Its records were not sent, as far as anyone knows: send them again.
                             let records = state.sending.remove(&e.id()).unwrap_or_default();
-                            self.record_call(Call::Failed { attempted: records.len() });
                             if !e.is_cancelled() {
+                                self.record_call(Call::Failed { attempted: records.len() });
                                 tracing::error!(
                                     "{}: a send task failed ({e}); its {} records are sent again",
                                     self.settings.flow_id,
