@@ -525,6 +525,10 @@ impl Model {
                             self.shared_records.insert(r.clone());
                             self.shared_uncommitted.push(r);
                         }
+                        // Its own lines after the shared part too (see `Op::Kill`).
+                        let whole = std::fs::read_to_string(&path).unwrap();
+                        let own = self.records_of(&whole[head.len()..]);
+                        self.shared_uncommitted.extend(own);
                     }
                     // Told from a copy only after copy_wait: decided before the next rotation,
                     // which could make a copy of it.
@@ -561,8 +565,10 @@ impl Model {
                 }
                 self.allow_missing_beyond(&on_disk);
                 // A file that shares app.log's first KiB and was never committed, app.log
-                // truncated since: after the restart it is what a copytruncate made while the
-                // agent was down looks like, and is resumed past the shared part.
+                // truncated since (before or after the restart): after the restart it is what a
+                // copytruncate made while the agent was down looks like, and is resumed at
+                // app.log's offset, or at its own end when shorter: any of its records, the
+                // shared ones and its own after them, may be missing.
                 for r in std::mem::take(&mut self.shared_uncommitted) {
                     *self.may_miss.entry(r).or_default() += 1;
                 }
