@@ -259,17 +259,9 @@ fn proxy_named_by(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
     })
 }
 
-/// Loads the SDK configuration with the shared credentials, else the default credential chain.
-///
-/// Its retry configuration stays the SDK's standard one (or `AWS_MAX_ATTEMPTS` / the profile's):
-/// it is for control-plane clients only, since the data plane (`send.rs`) never retries itself.
-pub async fn sdk_config(s: &AwsSettings) -> Result<SdkConfig, AwsError> {
-    load_config(s).await.map(|c| c.sdk)
-}
-
-/// Loads the SDK configuration ([`sdk_config`]) and keeps the `userAgent` as written, for the
-/// hand-signed requests.
-pub async fn load_config(s: &AwsSettings) -> Result<AwsConfig, AwsError> {
+/// The SDK configuration loader for `s`: the shared HTTP client, timeouts, region (the
+/// configured one, else the one in the endpoint's name), endpoint, credentials and app name.
+pub fn loader(s: &AwsSettings) -> aws_config::ConfigLoader {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
         .timeout_config(
@@ -301,7 +293,21 @@ pub async fn load_config(s: &AwsSettings) -> Result<AwsConfig, AwsError> {
             ),
         }
     }
-    let mut config = loader.load().await;
+    loader
+}
+
+/// Loads the SDK configuration with the shared credentials, else the default credential chain.
+///
+/// Its retry configuration stays the SDK's standard one (or `AWS_MAX_ATTEMPTS` / the profile's):
+/// it is for control-plane clients only, since the data plane (`send.rs`) never retries itself.
+pub async fn sdk_config(s: &AwsSettings) -> Result<SdkConfig, AwsError> {
+    load_config(s).await.map(|c| c.sdk)
+}
+
+/// Loads the SDK configuration ([`sdk_config`]) and keeps the `userAgent` as written, for the
+/// hand-signed requests.
+pub async fn load_config(s: &AwsSettings) -> Result<AwsConfig, AwsError> {
+    let mut config = loader(s).load().await;
     if let Some(c) = &s.credentials {
         // The loader wraps whatever provider it is given in a new one, with a cache partition
         // of its own: set here, the one shared provider keeps its partition, so every client

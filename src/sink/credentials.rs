@@ -3,10 +3,10 @@
 //! (one role for Kinesis, Firehose and CloudWatch). One provider behind one identity cache: the
 //! role is assumed once for all clients and assumed again shortly before it expires.
 
-use super::aws::{endpoint_url, region_from_endpoint};
+use super::aws::{loader, region_from_endpoint, AwsSettings};
 use aws_config::identity::IdentityCache;
 use aws_config::sts::AssumeRoleProvider;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::client::identity::SharedIdentityCache;
@@ -71,7 +71,6 @@ impl std::fmt::Display for CredentialSettings {
 
 /// Makes the shared credentials. Nothing is fetched here: the first request does it.
 pub async fn shared(s: &CredentialSettings) -> SharedCredentials {
-    let region = s.region.clone().map(Region::new);
     let base = match (&s.access_key_id, &s.secret_access_key) {
         (Some(id), Some(secret)) => SharedCredentialsProvider::new(Credentials::new(
             id.clone(),
@@ -83,8 +82,8 @@ pub async fn shared(s: &CredentialSettings) -> SharedCredentials {
         _ => {
             let mut chain =
                 aws_config::default_provider::credentials::DefaultCredentialsChain::builder();
-            if let Some(r) = &region {
-                chain = chain.region(r.clone());
+            if let Some(r) = &s.region {
+                chain = chain.region(Region::new(r.clone()));
             }
             SharedCredentialsProvider::new(chain.build().await)
         }
@@ -92,28 +91,23 @@ pub async fn shared(s: &CredentialSettings) -> SharedCredentials {
     let provider = match &s.assume_role_arn {
         None => base,
         Some(arn) => {
-            let mut loader = aws_config::defaults(BehaviorVersion::latest())
-                .http_client(super::aws::http_client())
-                .credentials_provider(base)
-                .timeout_config(
-                    aws_config::timeout::TimeoutConfig::builder()
-                        .connect_timeout(s.connect_timeout)
-                        .read_timeout(s.read_timeout)
-                        .build(),
-                );
-            let sts_region = s
-                .sts_endpoint
-                .as_deref()
-                .and_then(region_from_endpoint)
-                .map(Region::new)
-                .or(region);
-            if let Some(r) = sts_region {
-                loader = loader.region(r);
-            }
-            if let Some(e) = &s.sts_endpoint {
-                loader = loader.endpoint_url(endpoint_url(e));
-            }
-            let mut sdk = loader.load().await;
+            let sts = AwsSettings {
+                endpoint: s.sts_endpoint.clone(),
+                region: s
+                    .sts_endpoint
+                    .as_deref()
+                    .and_then(region_from_endpoint)
+                    .or_else(|| s.region.clone()),
+                credentials: Some(SharedCredentials {
+                    provider: base,
+                    // AssumeRoleProvider caches nothing of the base credentials either.
+                    cache: IdentityCache::no_cache(),
+                }),
+                connect_timeout: s.connect_timeout,
+                read_timeout: s.read_timeout,
+                user_agent: None,
+            };
+            let mut sdk = loader(&sts).load().await;
             if sdk.region().is_none() {
                 // STS's global endpoint is in us-east-1.
                 sdk = sdk.into_builder().region(Region::new("us-east-1")).build();
