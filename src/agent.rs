@@ -195,30 +195,20 @@ fn credential_settings(c: &AgentConfig) -> CredentialSettings {
 /// At the first start (no checkpoint file of kinetail's yet), turns the Java agent's checkpoint
 /// database, when there is one, into kinetail's checkpoint file.
 fn import_java_checkpoints(config: &AgentConfig) -> Result<(), AgentError> {
-    let Some(db) = &config.java_checkpoint_db else {
+    let Some(import) = crate::migrate::pending(config)? else {
         return Ok(());
     };
-    if config.checkpoint_file.exists() {
-        tracing::debug!(
-            "{} exists: the Java agent's checkpoints in {} were imported before (or are not wanted)",
-            config.checkpoint_file.display(),
-            db.display()
-        );
-        return Ok(());
-    }
-    let (rows, skipped) = crate::migrate::read(db)?;
-    for s in skipped {
+    for s in import.skipped {
         tracing::warn!("Java agent checkpoints: {s}");
     }
-    let (state, report) = crate::migrate::plan(&config.flows, &rows);
-    crate::checkpoint::store::write(&config.checkpoint_file, &state)?;
+    crate::checkpoint::store::write(&config.checkpoint_file, &import.state)?;
     tracing::info!(
         "imported the Java agent's checkpoints from {} ({} rows) into {}",
-        db.display(),
-        rows.len(),
+        import.db.display(),
+        import.rows,
         config.checkpoint_file.display()
     );
-    for line in report {
+    for line in import.report {
         tracing::info!("Java agent checkpoints: {line}");
     }
     Ok(())

@@ -204,31 +204,23 @@ pub fn plan(flows: &[FlowConfig], rows: &[JavaCheckpoint]) -> (StoredState, Vec<
             )));
             continue;
         }
-        let mtime = current.meta.modified().ok();
-        let mut files = vec![];
-        let mut older = vec![];
-        for f in &listing {
-            let is_current = DevIno::of(&f.meta) == wanted;
-            // Same time or newer: read from the start, as the Java agent would (at least once).
-            let is_older = !is_current && f.meta.modified().ok() < mtime;
-            if !(is_current || is_older) {
-                continue;
-            }
-            let offset = if is_current { row.offset } else { f.meta.len() };
-            let Some(entry) = entry_for(&f.path, DevIno::of(&f.meta), offset, now) else {
-                continue;
-            };
-            if is_older {
-                older.push(f.path.clone());
-            }
-            files.push(entry);
-        }
-        if !files
-            .iter()
-            .any(|e| e.offset == row.offset && e.path == current.path)
-        {
+        let Some(resumed) = entry_for(&current.path, wanted, row.offset, now) else {
             report.push(lost(format!("{} cannot be read", current.path.display())));
             continue;
+        };
+        let mtime = current.meta.modified().ok();
+        let mut files = vec![resumed];
+        let mut older = vec![];
+        for f in &listing {
+            let id = DevIno::of(&f.meta);
+            // Same time or newer: read from the start, as the Java agent would (at least once).
+            if id == wanted || f.meta.modified().ok() >= mtime {
+                continue;
+            }
+            if let Some(entry) = entry_for(&f.path, id, f.meta.len(), now) {
+                older.push(f.path.clone());
+                files.push(entry);
+            }
         }
         state.flows.insert(flow.id.clone(), StoredFlow { files });
         report.push(FlowImport {
@@ -243,28 +235,64 @@ pub fn plan(flows: &[FlowConfig], rows: &[JavaCheckpoint]) -> (StoredState, Vec<
     (state, report)
 }
 
-/// What the first start would import, for `check`: one line per flow, or why nothing is.
-pub fn describe(config: &crate::config::AgentConfig) -> Result<Vec<String>, MigrateError> {
+/// What the first start imports from the Java agent's database.
+#[derive(Debug)]
+pub struct Import {
+    /// The database.
+    pub db: PathBuf,
+    /// Rows read from it.
+    pub rows: usize,
+    /// Rows that could not be read, one message each.
+    pub skipped: Vec<String>,
+    /// kinetail's checkpoints made of them.
+    pub state: StoredState,
+    /// What was done for each flow.
+    pub report: Vec<FlowImport>,
+}
+
+/// The import the start would do: None when there is no Java database, or when kinetail's own
+/// checkpoint file exists (the import happened before, or the agent ran without one).
+pub fn pending(config: &crate::config::AgentConfig) -> Result<Option<Import>, MigrateError> {
     let Some(db) = &config.java_checkpoint_db else {
-        return Ok(vec![]);
+        return Ok(None);
     };
     if config.checkpoint_file.exists() {
-        return Ok(vec![format!(
-            "the Java agent's checkpoints in {} are not imported: {} exists (imported before)",
-            db.display(),
-            config.checkpoint_file.display()
-        )]);
+        return Ok(None);
     }
     let (rows, skipped) = read(db)?;
-    let (_, report) = plan(&config.flows, &rows);
+    let (state, report) = plan(&config.flows, &rows);
+    Ok(Some(Import {
+        db: db.clone(),
+        rows: rows.len(),
+        skipped,
+        state,
+        report,
+    }))
+}
+
+/// What the first start would import, for `check`: one line per flow, or why nothing is.
+pub fn describe(config: &crate::config::AgentConfig) -> Result<Vec<String>, MigrateError> {
+    let Some(import) = pending(config)? else {
+        return Ok(config
+            .java_checkpoint_db
+            .iter()
+            .map(|db| {
+                format!(
+                    "the Java agent's checkpoints in {} are not imported: {} exists (imported before)",
+                    db.display(),
+                    config.checkpoint_file.display()
+                )
+            })
+            .collect());
+    };
     let mut out = vec![format!(
         "the first start imports the Java agent's checkpoints from {} ({} rows) into {}:",
-        db.display(),
-        rows.len(),
+        import.db.display(),
+        import.rows,
         config.checkpoint_file.display()
     )];
-    out.extend(skipped);
-    out.extend(report.iter().map(|r| format!("  {r}")));
+    out.extend(import.skipped);
+    out.extend(import.report.iter().map(|r| format!("  {r}")));
     Ok(out)
 }
 

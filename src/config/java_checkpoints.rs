@@ -27,21 +27,18 @@ impl AgentConfig {
             return;
         }
         let configured_is_java = is_sqlite(&self.checkpoint_file);
-        let java = std::mem::replace(&mut self.checkpoint_file, PathBuf::new());
-        self.checkpoint_file = if configured_is_java {
-            PathBuf::from(DEFAULT_CHECKPOINT_FILE)
-        } else {
-            java.clone()
-        };
         self.java_checkpoint_db = if let Some(explicit) = &self.java_checkpoint_file {
             Some(explicit.clone())
         } else if configured_is_java {
-            Some(java)
+            Some(self.checkpoint_file.clone())
         } else if is_sqlite(java_default) {
             Some(java_default.to_owned())
         } else {
             None
         };
+        if configured_is_java {
+            self.checkpoint_file = PathBuf::from(DEFAULT_CHECKPOINT_FILE);
+        }
     }
 }
 
