@@ -364,30 +364,7 @@ fn xml_field<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
 
 /// A form-encoded body's fields, percent-decoded.
 fn form_fields(body: &[u8]) -> std::collections::HashMap<String, String> {
-    let decode = |s: &str| {
-        let b = s.replace('+', " ").into_bytes();
-        let mut out = Vec::with_capacity(b.len());
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%' && i + 2 < b.len() {
-                if let Ok(v) =
-                    u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16)
-                {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(b[i]);
-            i += 1;
-        }
-        String::from_utf8(out).unwrap()
-    };
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
+    form_urlencoded::parse(body).into_owned().collect()
 }
 
 /// What STS handed out for one AssumeRole call.
