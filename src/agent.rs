@@ -1,17 +1,19 @@
 //! The agent process: start every flow, report status, and shut down cleanly on a signal.
 
 use crate::checkpoint::Checkpoints;
-use crate::config::{AgentConfig, Destination};
+use crate::config::{AgentConfig, AggregationOption, Destination};
 use crate::metrics::accumulator::{Accumulator, FlowMetrics, Lag};
 use crate::metrics::cloudwatch::{instance_tag, Publisher};
 use crate::metrics::{peak_rss_bytes, status, FlowCounters};
-use crate::pipeline::{start_flow, FileLimits, FlowHandle};
+use crate::pipeline::{start_flow, FileLimits, FlowHandle, Sending};
 use crate::sink::aws::{
     endpoint_region_or_us_east_1, load_config, AwsConfig, AwsSettings, DataPlane,
 };
+use crate::sink::batch::Aggregation;
 use crate::sink::credentials::{CredentialSettings, SharedCredentials};
 use crate::sink::firehose::DeliveryStream;
 use crate::sink::kinesis::KinesisStream;
+use crate::sink::shards::{ListShards, ShardMap};
 use crate::sink::{InFlight, SharedBudget, FLOW_IN_FLIGHT_BYTES, FLOW_MAX_REQUESTS};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -349,15 +351,29 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
             Destination::KinesisStream(stream) => {
                 let (sdk, plane) =
                     data_plane(&mut kinesis, &kinesis_settings(&config, &credentials)).await?;
-                let dest = Arc::new(KinesisStream::new(&sdk, &plane, stream).await?);
+                let mut dest = KinesisStream::new(&sdk, &plane, stream).await?;
+                let aggregation = match flow.aggregation {
+                    AggregationOption::None => None,
+                    AggregationOption::Kpl => {
+                        let shards = shard_map(sdk.sdk(), stream).await;
+                        dest = dest.with_shards(shards.clone());
+                        Some(Aggregation {
+                            max_size: flow.aggregation_max_size_bytes as usize,
+                            shards,
+                        })
+                    }
+                };
                 start_flow(
                     flow,
                     checkpoints.clone(),
-                    dest,
-                    in_flight.clone(),
+                    Sending {
+                        dest: Arc::new(dest),
+                        in_flight: in_flight.clone(),
+                        metrics,
+                        aggregation,
+                    },
                     drain_rx.clone(),
                     &file_limits,
-                    metrics,
                 )?
             }
             Destination::DeliveryStream(name) => {
@@ -367,11 +383,14 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
                 start_flow(
                     flow,
                     checkpoints.clone(),
-                    dest,
-                    in_flight.clone(),
+                    Sending {
+                        dest,
+                        in_flight: in_flight.clone(),
+                        metrics,
+                        aggregation: None,
+                    },
                     drain_rx.clone(),
                     &file_limits,
-                    metrics,
                 )?
             }
         };
@@ -573,4 +592,28 @@ fn log_at(level: tracing::Level, msg: &str) {
         tracing::Level::INFO => tracing::info!("{msg}"),
         _ => tracing::debug!("{msg}"),
     }
+}
+
+/// How long the first read of a stream's shard map may hold up the start of its flow; after
+/// that the flow starts with aggregates that pin their records' hash keys until a read succeeds.
+const FIRST_SHARD_MAP_WAIT: Duration = Duration::from_secs(10);
+
+/// The shard map of `stream`, read once before its flow starts.
+async fn shard_map(sdk: &aws_config::SdkConfig, stream: &str) -> Arc<ShardMap> {
+    let map = Arc::new(ShardMap::new(
+        stream,
+        Box::new(ListShards {
+            client: aws_sdk_kinesis::Client::new(sdk),
+            stream: stream.to_owned(),
+        }),
+    ));
+    if tokio::time::timeout(FIRST_SHARD_MAP_WAIT, map.refresh("start"))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "KinesisStream:{stream}: ListShards did not answer within {FIRST_SHARD_MAP_WAIT:?}; aggregates pin their records' hash keys until it does"
+        );
+    }
+    map
 }

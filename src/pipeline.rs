@@ -382,16 +382,32 @@ pub fn tail_settings(flow: &FlowConfig, limits: &FileLimits) -> Result<TailSetti
     })
 }
 
-/// Starts one flow sending to `dest`.
+/// Where and how one flow sends.
+pub struct Sending<D> {
+    /// The stream or delivery stream.
+    pub dest: Arc<D>,
+    /// The flow's in-flight budget, within the agent's.
+    pub in_flight: InFlight,
+    /// CloudWatch samples of each call, when metrics are emitted.
+    pub metrics: Option<crate::metrics::accumulator::FlowMetrics>,
+    /// KPL aggregation, when the flow asks for it.
+    pub aggregation: Option<crate::sink::batch::Aggregation>,
+}
+
+/// Starts one flow sending as `sending` says.
 pub fn start_flow<D: crate::sink::Destination>(
     flow: &FlowConfig,
     checkpoints: Arc<Checkpoints>,
-    dest: Arc<D>,
-    in_flight: InFlight,
+    sending: Sending<D>,
     drain_by: watch::Receiver<Option<Instant>>,
     limits: &FileLimits,
-    metrics: Option<crate::metrics::accumulator::FlowMetrics>,
 ) -> Result<FlowHandle, FlowError> {
+    let Sending {
+        dest,
+        in_flight,
+        metrics,
+        aggregation,
+    } = sending;
     let chain = Chain::new(&flow.data_processing_options).map_err(|source| FlowError::Process {
         flow: flow.id.clone(),
         source,
@@ -435,6 +451,7 @@ pub fn start_flow<D: crate::sink::Destination>(
             retry_initial: Duration::from_millis(flow.retry_initial_backoff_millis.max(1)),
             retry_max: Duration::from_millis(flow.retry_max_backoff_millis.max(1)),
             max_sealed: 1,
+            aggregation,
         },
         dest,
         in_flight,

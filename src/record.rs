@@ -17,7 +17,7 @@ pub struct AckToken {
 pub const RANDOM_KEY_MAX: usize = 24;
 
 /// A record's Kinesis partition key, kept inline, so a record costs no `String` for its key.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PartitionKey {
     /// Firehose records have none.
     None,
@@ -67,18 +67,23 @@ impl PartitionKey {
         self.len() == 0
     }
 
-    /// Appends the key's text to `out`.
-    pub fn write_to(&self, out: &mut Vec<u8>) {
+    /// The key's text, in `buf` or in the key itself.
+    pub fn as_text<'a>(&'a self, buf: &'a mut [u8; 32]) -> &'a [u8] {
         match self {
-            PartitionKey::None => {}
-            PartitionKey::Random { text, len } => out.extend_from_slice(&text[..usize::from(*len)]),
+            PartitionKey::None => &[],
+            PartitionKey::Random { text, len } => &text[..usize::from(*len)],
             PartitionKey::Md5(digest) => {
-                let mut hex = [0u8; 32];
                 // 16 digest bytes always fit 32 hex digits.
-                let _ = hex::encode_to_slice(digest, &mut hex);
-                out.extend_from_slice(&hex);
+                let _ = hex::encode_to_slice(digest, buf);
+                &buf[..]
             }
         }
+    }
+
+    /// Appends the key's text to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; 32];
+        out.extend_from_slice(self.as_text(&mut buf));
     }
 
     /// The key's text (for logs and tests; the send path writes it in place).

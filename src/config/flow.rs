@@ -75,6 +75,33 @@ pub enum PartitionKeyOption {
     Deterministic,
 }
 
+/// `aggregationMaxSizeBytes` by default: the KPL's `AggregationMaxSize`.
+pub const DEFAULT_AGGREGATION_MAX_SIZE_BYTES: u32 = 51_200;
+
+/// The smallest `aggregationMaxSizeBytes`: the aggregate's frame (magic and MD5, 20 bytes) and
+/// room for a short record.
+pub const MIN_AGGREGATION_MAX_SIZE_BYTES: u32 = 64;
+
+/// kinetail's `aggregation` of Kinesis flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum AggregationOption {
+    /// Each record is a Kinesis record of its own (default, as the Java agent).
+    #[default]
+    #[serde(rename = "NONE")]
+    None,
+    /// Records are packed into KPL aggregates, one shard's records per aggregate; consumers
+    /// must deaggregate (the KCL does).
+    #[serde(rename = "KPL")]
+    Kpl,
+}
+
+impl JavaEnum for AggregationOption {
+    const VALUES: &'static [(&'static str, Self)] = &[
+        ("NONE", AggregationOption::None),
+        ("KPL", AggregationOption::Kpl),
+    ];
+}
+
 impl JavaEnum for PartitionKeyOption {
     const VALUES: &'static [(&'static str, Self)] = &[
         ("RANDOM", PartitionKeyOption::Random),
@@ -120,6 +147,10 @@ pub struct FlowConfig {
     pub destination: Destination,
     /// `partitionKeyOption` (Kinesis only; always the default for Firehose).
     pub partition_key_option: PartitionKeyOption,
+    /// kinetail's `aggregation` (Kinesis only).
+    pub aggregation: AggregationOption,
+    /// kinetail's `aggregationMaxSizeBytes`: the largest KPL aggregate.
+    pub aggregation_max_size_bytes: u32,
     /// `initialPosition`.
     pub initial_position: InitialPosition,
     /// `maxBufferAgeMillis`.
@@ -188,6 +219,13 @@ pub(super) struct ResolvedFlow<'a> {
     destination: &'a Destination,
     #[serde(rename = "partitionKeyOption", skip_serializing_if = "Option::is_none")]
     partition_key_option: Option<PartitionKeyOption>,
+    #[serde(rename = "aggregation", skip_serializing_if = "Option::is_none")]
+    aggregation: Option<AggregationOption>,
+    #[serde(
+        rename = "aggregationMaxSizeBytes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    aggregation_max_size_bytes: Option<u32>,
     #[serde(rename = "initialPosition")]
     initial_position: InitialPosition,
     #[serde(rename = "maxBufferAgeMillis")]
@@ -243,6 +281,8 @@ impl<'a> ResolvedFlow<'a> {
                 .into_owned(),
             destination: &f.destination,
             partition_key_option: (!firehose).then_some(f.partition_key_option),
+            aggregation: (!firehose).then_some(f.aggregation),
+            aggregation_max_size_bytes: (!firehose).then_some(f.aggregation_max_size_bytes),
             initial_position: f.initial_position,
             max_buffer_age_millis: f.max_buffer_age_millis,
             max_buffer_size_records: f.max_buffer_size_records,
@@ -319,6 +359,19 @@ pub(crate) fn parse(
     } else {
         sec.enumeration("partitionKeyOption")?.unwrap_or_default()
     };
+    let aggregation = sec.enumeration("aggregation")?.unwrap_or_default();
+    if firehose && aggregation == AggregationOption::Kpl {
+        return Err(sec.error(
+            "aggregation",
+            "KPL aggregation is for Kinesis streams only: Firehose stores an aggregate as it is, unreadable, unless its source is a Kinesis stream; remove the key or set it to NONE",
+        ));
+    }
+    let aggregation_max_size_bytes = sec.int_in(
+        "aggregationMaxSizeBytes",
+        DEFAULT_AGGREGATION_MAX_SIZE_BYTES,
+        MIN_AGGREGATION_MAX_SIZE_BYTES,
+        max_record,
+    )?;
     let aggregated_record_size_bytes = if firehose {
         sec.int_in(
             "aggregatedRecordSizeBytes",
@@ -357,6 +410,8 @@ pub(crate) fn parse(
         file_matcher: fp.matcher,
         destination,
         partition_key_option,
+        aggregation,
+        aggregation_max_size_bytes,
         initial_position: sec.enumeration("initialPosition")?.unwrap_or_default(),
         max_buffer_age_millis: sec.long_in(
             "maxBufferAgeMillis",

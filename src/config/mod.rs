@@ -25,9 +25,9 @@ mod unsupported;
 pub use agent::{default_max_sending_threads, AgentConfig, Secret, DEFAULT_CHECKPOINT_FILE};
 pub use error::ConfigError;
 pub use flow::{
-    Destination, FlowConfig, InitialPosition, PartitionKeyOption, FIREHOSE_MAX_BUFFER_SIZE_BYTES,
-    FIREHOSE_MAX_RECORD_SIZE_BYTES, KINESIS_MAX_BUFFER_SIZE_BYTES, KINESIS_MAX_RECORD_SIZE_BYTES,
-    MAX_BUFFER_SIZE_RECORDS,
+    AggregationOption, Destination, FlowConfig, InitialPosition, PartitionKeyOption,
+    FIREHOSE_MAX_BUFFER_SIZE_BYTES, FIREHOSE_MAX_RECORD_SIZE_BYTES, KINESIS_MAX_BUFFER_SIZE_BYTES,
+    KINESIS_MAX_RECORD_SIZE_BYTES, MAX_BUFFER_SIZE_RECORDS,
 };
 pub use loader::{load, load_with_agent_d, parse_str};
 pub use options::{JsonFormat, LogFormat, ProcessingOption};

@@ -1,6 +1,10 @@
-//! Batching: records accumulate until the request limits or the age limit seal them.
+//! Batching: records accumulate until the request limits or the age limit seal them; with KPL
+//! aggregation, into one open aggregate per shard, each counted as the entry it will be.
 
+use super::aggregate;
+use super::shards::{ShardMap, Shards};
 use crate::record::Record;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The limits of one request (`maxBufferSizeRecords`, `maxBufferSizeBytes`, `maxBufferAgeMillis`).
@@ -14,44 +18,234 @@ pub struct Limits {
     pub max_age: Duration,
 }
 
+/// KPL aggregation of a flow (`"aggregation": "KPL"`).
+#[derive(Debug, Clone)]
+pub struct Aggregation {
+    /// `aggregationMaxSizeBytes`: the largest aggregate, frame included.
+    pub max_size: usize,
+    /// The stream's shard map, which groups records by the shard their keys hash to.
+    pub shards: Arc<ShardMap>,
+}
+
+/// The entries of a sealed batch that are aggregates: records `[previous end, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group {
+    /// Just past its last record.
+    pub end: usize,
+    /// The shard (index into [`Sealed::shards`]) its records' keys hash to; None when the map
+    /// did not know (its records then carry the aggregate's hash key).
+    pub shard: Option<usize>,
+    /// False for a record too large to aggregate, sent as it is.
+    pub aggregate: bool,
+}
+
+/// A batch ready to send: its records, and how they are grouped into entries.
+#[derive(Debug, Default)]
+pub struct Sealed {
+    /// The user records, grouped entry after entry.
+    pub records: Vec<Record>,
+    /// One per entry, in order; empty when every record is an entry of its own.
+    pub groups: Vec<Group>,
+    /// The shard map the groups were made with.
+    pub shards: Option<Arc<Shards>>,
+}
+
+impl Sealed {
+    /// A batch of records sent one entry each.
+    pub fn plain(records: Vec<Record>) -> Sealed {
+        Sealed {
+            records,
+            groups: Vec::new(),
+            shards: None,
+        }
+    }
+
+    /// Record bytes (data and keys) of the user records.
+    pub fn bytes(&self) -> usize {
+        self.records.iter().map(Record::size).sum()
+    }
+}
+
+/// One shard's records in a batch being filled, and the aggregates they make.
+#[derive(Debug, Default)]
+struct Bucket {
+    records: Vec<Record>,
+    /// (records, is an aggregate) of each entry, the last one possibly still open.
+    groups: Vec<(usize, bool)>,
+    /// Planned size of the open aggregate (the last group), 0 when none is open.
+    open: usize,
+}
+
+/// How a record joins the batch.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Plain,
+    Join,
+    Open,
+}
+
+/// The aggregating side of a batch.
+#[derive(Debug)]
+struct Grouping {
+    agg: Aggregation,
+    /// The map this batch groups by; taken with the batch's first record.
+    shards: Option<Arc<Shards>>,
+    /// One per shard of the map, plus one for keys the map does not place.
+    buckets: Vec<Bucket>,
+}
+
+impl Grouping {
+    fn bucket_of(&mut self, rec: &Record) -> usize {
+        let shards = self
+            .shards
+            .get_or_insert_with(|| self.agg.shards.snapshot())
+            .clone();
+        if self.buckets.len() != shards.len() + 1 {
+            self.buckets.resize_with(shards.len() + 1, Bucket::default);
+        }
+        shards
+            .index_of(aggregate::hash_key(&rec.partition_key))
+            .unwrap_or(shards.len())
+    }
+
+    /// How `rec` joins bucket `b`: the step, the entries and the bytes it adds.
+    fn plan(&self, b: usize, rec: &Record) -> (Step, usize, usize) {
+        let pinned = b + 1 == self.buckets.len();
+        // A pinned aggregate also holds one hash key (at most 39 digits) and an index per record.
+        let (frame, per_record) = if pinned {
+            (aggregate::FRAME_BYTES + 41, 2)
+        } else {
+            (aggregate::FRAME_BYTES, 0)
+        };
+        let cost = aggregate::record_cost(rec) + per_record;
+        let open = self.buckets[b].open;
+        if frame + cost > self.agg.max_size {
+            (Step::Plain, 1, rec.size())
+        } else if open > 0 && open + cost <= self.agg.max_size {
+            (Step::Join, 0, cost)
+        } else {
+            (Step::Open, 1, frame + cost + rec.partition_key.len())
+        }
+    }
+
+    fn push(&mut self, b: usize, step: Step, size: usize, rec: Record) {
+        let bucket = &mut self.buckets[b];
+        match step {
+            Step::Plain => {
+                bucket.groups.push((1, false));
+                bucket.open = 0;
+            }
+            Step::Join => {
+                if let Some(g) = bucket.groups.last_mut() {
+                    g.0 += 1;
+                }
+                bucket.open += size;
+            }
+            Step::Open => {
+                bucket.groups.push((1, true));
+                bucket.open = size - rec.partition_key.len();
+            }
+        }
+        bucket.records.push(rec);
+    }
+
+    fn take(&mut self) -> Sealed {
+        let shards = self.shards.take();
+        let known = shards.as_ref().map_or(0, |s| s.len());
+        let mut sealed = Sealed {
+            records: Vec::with_capacity(self.buckets.iter().map(|b| b.records.len()).sum()),
+            groups: Vec::new(),
+            shards,
+        };
+        for (i, bucket) in self.buckets.iter_mut().enumerate() {
+            for &(n, aggregate) in &bucket.groups {
+                let end = sealed.records.len() + n;
+                sealed.groups.push(Group {
+                    end,
+                    shard: (i < known).then_some(i),
+                    aggregate,
+                });
+                sealed.records.extend(bucket.records.drain(..n));
+            }
+            bucket.groups.clear();
+            bucket.open = 0;
+        }
+        sealed
+    }
+}
+
 /// A batch being filled.
 #[derive(Debug)]
 pub struct Batch {
     records: Vec<Record>,
+    /// Entries of the request it makes (records, or aggregates when aggregating).
+    entries: usize,
+    /// User records held.
+    count: usize,
     bytes: usize,
     first_at: Option<Instant>,
+    grouping: Option<Grouping>,
 }
 
 impl Batch {
-    /// An empty batch.
+    /// An empty batch whose records are entries of their own.
     pub fn new() -> Batch {
         Batch {
             records: Vec::new(),
+            entries: 0,
+            count: 0,
             bytes: 0,
             first_at: None,
+            grouping: None,
+        }
+    }
+
+    /// An empty batch of KPL aggregates when `agg` is set, else of records.
+    pub fn with(agg: Option<&Aggregation>) -> Batch {
+        Batch {
+            grouping: agg.map(|a| Grouping {
+                agg: a.clone(),
+                shards: None,
+                buckets: Vec::new(),
+            }),
+            ..Batch::new()
         }
     }
 
     /// True when it holds no record.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.count == 0
     }
 
-    /// Number of records held.
+    /// Number of user records held.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.count
+    }
+
+    /// Where `rec` goes and what it adds: (bucket, step, entries, bytes).
+    fn plan(&mut self, rec: &Record) -> (usize, Step, usize, usize) {
+        match &mut self.grouping {
+            None => (0, Step::Plain, 1, rec.size()),
+            Some(g) => {
+                let b = g.bucket_of(rec);
+                let (step, entries, bytes) = g.plan(b, rec);
+                (b, step, entries, bytes)
+            }
+        }
     }
 
     /// True when `rec` cannot join without breaking a limit (a lone record always fits).
-    pub fn would_overflow(&self, rec: &Record, limits: &Limits) -> bool {
-        !self.records.is_empty()
-            && (self.records.len() >= limits.max_records
-                || self.bytes + rec.size() > limits.max_bytes)
+    pub fn would_overflow(&mut self, rec: &Record, limits: &Limits) -> bool {
+        if self.count == 0 {
+            return false;
+        }
+        let (_, _, entries, bytes) = self.plan(rec);
+        self.entries + entries > limits.max_records || self.bytes + bytes > limits.max_bytes
     }
 
     /// True when no further record can join.
     pub fn is_full(&self, limits: &Limits) -> bool {
-        self.records.len() >= limits.max_records || self.bytes >= limits.max_bytes
+        self.entries >= limits.max_records || self.bytes >= limits.max_bytes
     }
 
     /// Adds a record.
@@ -59,8 +253,14 @@ impl Batch {
         if self.first_at.is_none() {
             self.first_at = Some(Instant::now());
         }
-        self.bytes += rec.size();
-        self.records.push(rec);
+        let (b, step, entries, bytes) = self.plan(&rec);
+        self.entries += entries;
+        self.bytes += bytes;
+        self.count += 1;
+        match &mut self.grouping {
+            None => self.records.push(rec),
+            Some(g) => g.push(b, step, bytes, rec),
+        }
     }
 
     /// When the age limit seals this batch.
@@ -69,10 +269,15 @@ impl Batch {
     }
 
     /// Takes the records out, leaving an empty batch.
-    pub fn take(&mut self) -> Vec<Record> {
+    pub fn take(&mut self) -> Sealed {
         self.bytes = 0;
+        self.entries = 0;
+        self.count = 0;
         self.first_at = None;
-        std::mem::take(&mut self.records)
+        match &mut self.grouping {
+            None => Sealed::plain(std::mem::take(&mut self.records)),
+            Some(g) => g.take(),
+        }
     }
 }
 
@@ -84,7 +289,7 @@ impl Default for Batch {
 
 /// Adds `rec`, sealing the current batch into `sealed` first when `rec` would not fit, and after
 /// when the batch is full.
-pub fn add(batch: &mut Batch, rec: Record, limits: &Limits, sealed: &mut impl Extend<Vec<Record>>) {
+pub fn add(batch: &mut Batch, rec: Record, limits: &Limits, sealed: &mut impl Extend<Sealed>) {
     if batch.would_overflow(&rec, limits) {
         sealed.extend(std::iter::once(batch.take()));
     }
@@ -123,12 +328,12 @@ mod tests {
     fn seals_on_record_count() {
         let l = limits(3, 1000);
         let mut b = Batch::new();
-        let mut sealed: Vec<Vec<Record>> = vec![];
+        let mut sealed: Vec<Sealed> = vec![];
         for _ in 0..7 {
             add(&mut b, rec(10), &l, &mut sealed);
         }
         assert_eq!(
-            sealed.iter().map(|s| s.len()).collect::<Vec<_>>(),
+            sealed.iter().map(|s| s.records.len()).collect::<Vec<_>>(),
             vec![3, 3]
         );
         assert_eq!(b.len(), 1);
@@ -138,16 +343,16 @@ mod tests {
     fn seals_before_a_record_that_would_overflow_bytes() {
         let l = limits(500, 100);
         let mut b = Batch::new();
-        let mut sealed: Vec<Vec<Record>> = vec![];
+        let mut sealed: Vec<Sealed> = vec![];
         add(&mut b, rec(60), &l, &mut sealed);
         add(&mut b, rec(50), &l, &mut sealed); // 110 would overflow
         assert_eq!(sealed.len(), 1);
-        assert_eq!(sealed[0].len(), 1);
+        assert_eq!(sealed[0].records.len(), 1);
         add(&mut b, rec(50), &l, &mut sealed); // exactly 100: full
         assert_eq!(sealed.len(), 2);
         assert!(b.is_empty());
         for s in &sealed {
-            assert!(s.iter().map(|r| r.size()).sum::<usize>() <= 100);
+            assert!(s.bytes() <= 100);
         }
     }
 
@@ -160,5 +365,155 @@ mod tests {
         assert!(b.deadline(&l).unwrap() > Instant::now());
         b.take();
         assert!(b.deadline(&l).is_none());
+    }
+
+    mod aggregated {
+        use super::super::*;
+        use crate::record::{AckToken, PartitionKey};
+        use crate::sink::aggregate::tests::decode;
+        use crate::sink::aggregate::{hash_key, Encoder};
+        use crate::sink::shards::{even, Fixed, ShardMap};
+        use proptest::prelude::*;
+
+        async fn aggregation(shards: u128, max_size: usize) -> Aggregation {
+            let map = Arc::new(ShardMap::new("s", Box::new(Fixed(even(shards)))));
+            map.refresh("test").await;
+            Aggregation {
+                max_size,
+                shards: map,
+            }
+        }
+
+        fn record(i: usize, len: usize, deterministic: bool) -> Record {
+            let data = format!("{i:08}").repeat(len / 8 + 1)[..len.max(8)].to_string();
+            let mut scratch = Vec::new();
+            let key = if deterministic {
+                PartitionKey::md5_of(data.as_bytes())
+            } else {
+                PartitionKey::random((i as f64) * 7.31, &mut scratch)
+            };
+            Record {
+                data: data.into_bytes().into(),
+                partition_key: key,
+                ack: AckToken {
+                    fid: 1,
+                    start: i as u64,
+                    end: i as u64 + 1,
+                },
+            }
+        }
+
+        fn check(sealed: &Sealed, agg: &Aggregation, limits: &Limits) -> Vec<u64> {
+            let shards = sealed.shards.as_ref().expect("the map grouped by");
+            let mut encoder = Encoder::default();
+            let mut out = Vec::new();
+            let mut start = 0;
+            let mut request_bytes = 0;
+            assert!(sealed.groups.len() <= limits.max_records);
+            for g in &sealed.groups {
+                let records = &sealed.records[start..g.end];
+                assert!(!records.is_empty());
+                if g.aggregate {
+                    let s = shards
+                        .get(g.shard.expect("a known map places every key"))
+                        .unwrap();
+                    for r in records {
+                        let h = hash_key(&r.partition_key);
+                        assert!(
+                            s.start <= h && h <= s.end,
+                            "a record outside its aggregate's shard"
+                        );
+                    }
+                    encoder.encode(records, None, &mut out);
+                    assert!(
+                        out.len() <= agg.max_size,
+                        "{} > {}",
+                        out.len(),
+                        agg.max_size
+                    );
+                    let (_, pairs) = decode(&out);
+                    assert_eq!(pairs.len(), records.len());
+                    request_bytes += out.len() + records[0].partition_key.len();
+                } else {
+                    assert_eq!(records.len(), 1);
+                    request_bytes += records[0].size();
+                }
+                start = g.end;
+            }
+            assert_eq!(start, sealed.records.len());
+            if sealed.groups.len() > 1 {
+                assert!(
+                    request_bytes <= limits.max_bytes,
+                    "{request_bytes} > {}",
+                    limits.max_bytes
+                );
+            }
+            sealed.records.iter().map(|r| r.ack.start).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            /// Whatever the sizes, keys and limits: every record sealed once, in its shard's
+            /// aggregate, no aggregate over its size, no request over its limits, and each
+            /// shard's records in the order they came.
+            #[test]
+            fn batches_of_aggregates_keep_every_limit(
+                lens in proptest::collection::vec(prop_oneof![1usize..200, 1usize..3000, Just(60_000usize)], 1..400),
+                shards in 1u128..9,
+                max_size in 200usize..60_000,
+                max_records in 1usize..40,
+                max_bytes in 1000usize..200_000,
+                deterministic in any::<bool>(),
+            ) {
+                let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                let agg = rt.block_on(aggregation(shards, max_size));
+                let limits = Limits { max_records, max_bytes, max_age: Duration::from_secs(1) };
+                let mut batch = Batch::with(Some(&agg));
+                let mut sealed: Vec<Sealed> = vec![];
+                for (i, &len) in lens.iter().enumerate() {
+                    add(&mut batch, record(i, len, deterministic), &limits, &mut sealed);
+                }
+                if !batch.is_empty() {
+                    sealed.push(batch.take());
+                }
+                let mut seen = Vec::new();
+                for s in &sealed {
+                    seen.extend(check(s, &agg, &limits));
+                }
+                let mut sorted = seen.clone();
+                sorted.sort();
+                prop_assert_eq!(sorted, (0..lens.len() as u64).collect::<Vec<_>>());
+                let map = agg.shards.snapshot();
+                for s in &sealed {
+                    let mut last = vec![None; map.len()];
+                    for r in &s.records {
+                        let shard = map.index_of(hash_key(&r.partition_key)).unwrap();
+                        prop_assert!(last[shard] < Some(r.ack.start));
+                        last[shard] = Some(r.ack.start);
+                    }
+                }
+            }
+        }
+
+        #[tokio::test]
+        async fn small_records_fill_aggregates_not_entries() {
+            let agg = aggregation(4, 51_200).await;
+            let limits = Limits {
+                max_records: 500,
+                max_bytes: 5 << 20,
+                max_age: Duration::from_secs(1),
+            };
+            let mut batch = Batch::with(Some(&agg));
+            let mut sealed: Vec<Sealed> = vec![];
+            for i in 0..20_000 {
+                add(&mut batch, record(i, 100, true), &limits, &mut sealed);
+            }
+            sealed.push(batch.take());
+            let entries: usize = sealed.iter().map(|s| s.groups.len()).sum();
+            // 20,000 records of ~130 bytes: ~2.6 MB in aggregates of 50 KiB, a few per shard.
+            assert!(entries <= 60, "{entries} entries");
+            assert_eq!(sealed.len(), 1);
+            check(&sealed[0], &agg, &limits);
+        }
     }
 }

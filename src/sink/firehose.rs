@@ -5,10 +5,10 @@
 //! applied when records are built (`pipeline.rs`), so a batch that reaches `put` fits one call.
 
 use super::aws::{endpoint_override, AwsConfig, AwsError, DataPlane};
+use super::batch::Sealed;
 use super::request::{Api, PutRecordBatchBody};
 use super::send::Sender;
 use super::{Destination, EntryResults, SendError};
-use crate::record::Record;
 use aws_config::SdkConfig;
 use aws_sdk_firehose::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 use std::future::Future;
@@ -67,8 +67,9 @@ impl Destination for DeliveryStream {
 
     fn put(
         &self,
-        records: &[Record],
+        batch: &Sealed,
     ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
+        let records = &batch.records;
         let mut buf = self.sender.buffer();
         let mut body = PutRecordBatchBody::new(&mut buf, &self.name);
         body.reserve(records.len(), records.iter().map(|r| r.data.len()).sum());

@@ -1,21 +1,34 @@
 //! Kinesis Data Streams destination: one PutRecords request per batch, its body written
-//! straight from the records (`request.rs`) and sent signed (`send.rs`).
+//! straight from the records (`request.rs`), or from KPL aggregates of them (`aggregate.rs`),
+//! and sent signed (`send.rs`).
 
+use super::aggregate::{hash_key, Encoder};
 use super::aws::{endpoint_override, AwsConfig, AwsError, DataPlane};
+use super::batch::{Group, Sealed};
 use super::request::{Api, Key, PutRecordsBody};
 use super::send::Sender;
+use super::shards::{ShardMap, Shards};
 use super::{Destination, EntryResults, SendError};
-use crate::record::Record;
+use crate::record::PartitionKey;
 use aws_config::SdkConfig;
 use aws_sdk_kinesis::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 use std::future::Future;
+use std::sync::Arc;
 
 /// A Kinesis data stream.
 #[derive(Debug, Clone)]
 pub struct KinesisStream {
     sender: Sender,
     stream: String,
+    /// The shard map aggregated batches were grouped by, read again when an aggregate lands
+    /// elsewhere.
+    shards: Option<Arc<ShardMap>>,
 }
+
+/// The error code given to the records of an aggregate that landed in a shard some of their
+/// keys do not belong to (the stream was resharded): a KCL consumer would drop the whole
+/// aggregate, so they are sent again, grouped by the new map.
+pub const OUTSIDE_SHARD: &str = "KinetailAggregateOutsideItsShard";
 
 impl KinesisStream {
     /// A destination writing to `stream`, with the credentials, region, endpoint, HTTP client,
@@ -30,7 +43,116 @@ impl KinesisStream {
         Ok(KinesisStream {
             sender: Sender::new(plane, Api::PutRecords, &url)?,
             stream: stream.to_owned(),
+            shards: None,
         })
+    }
+
+    /// Also sends aggregated batches, finding out with `shards` where their aggregates land.
+    pub fn with_shards(mut self, shards: Arc<ShardMap>) -> KinesisStream {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// The PutRecords request of an aggregated batch, and what its reply is checked against.
+    fn put_aggregated(
+        &self,
+        batch: &Sealed,
+    ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
+        let mut buf = self.sender.buffer();
+        let mut body = PutRecordsBody::new(&mut buf, &self.stream);
+        body.reserve(
+            batch.groups.len(),
+            batch.records.iter().map(|r| r.size() + 8).sum(),
+            batch.groups.len() * 64,
+        );
+        let mut encoder = Encoder::default();
+        let mut aggregate = Vec::new();
+        let mut start = 0;
+        for g in &batch.groups {
+            let records = &batch.records[start..g.end];
+            let first = records[0].partition_key;
+            if g.aggregate {
+                let ehk = hash_key(&first);
+                encoder.encode(records, g.shard.is_none().then_some(ehk), &mut aggregate);
+                body.push_with_hash_key(&aggregate, Key::Record(first), ehk);
+            } else {
+                body.push(&records[0].data, Key::Record(first));
+            }
+            start = g.end;
+        }
+        let entries = body.finish();
+        let sent = self.sender.send_reading_shards(buf, entries);
+        let landing = Landing {
+            groups: batch.groups.clone(),
+            keys: batch.records.iter().map(|r| r.partition_key).collect(),
+            predicted: batch.shards.clone(),
+            map: self.shards.clone(),
+        };
+        async move {
+            let reply = sent.await?;
+            Ok(landing.check(reply.results, &reply.shard_ids).await)
+        }
+    }
+}
+
+/// What an aggregated request needs to tell, from its reply, which user records were stored
+/// where a consumer will find them.
+struct Landing {
+    groups: Vec<Group>,
+    keys: Vec<PartitionKey>,
+    predicted: Option<Arc<Shards>>,
+    map: Option<Arc<ShardMap>>,
+}
+
+impl Landing {
+    /// Per user record: the result of its entry, or [`OUTSIDE_SHARD`] when its aggregate landed
+    /// in a shard that does not take its key.
+    async fn check(self, entries: EntryResults, shard_ids: &[Option<String>]) -> EntryResults {
+        let mut moved: Vec<(usize, &str)> = Vec::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            let (Some(shard), Some(Some(landed))) = (g.shard, shard_ids.get(i)) else {
+                continue;
+            };
+            let expected = self.predicted.as_ref().and_then(|p| p.get(shard));
+            if g.aggregate && expected.is_none_or(|e| e.id != *landed) {
+                moved.push((i, landed));
+            }
+        }
+        let mut outside = vec![false; self.groups.len()];
+        if let Some(map) = &self.map {
+            if let Some(&(_, landed)) = moved.first() {
+                let now = map
+                    .refresh(&format!("an aggregate was stored in {landed}"))
+                    .await;
+                let mut start = 0;
+                for (i, g) in self.groups.iter().enumerate() {
+                    if let Some(&(_, landed)) = moved.iter().find(|(m, _)| *m == i) {
+                        outside[i] = match now.by_id(landed) {
+                            Some(range) => self.keys[start..g.end].iter().any(|k| {
+                                let h = hash_key(k);
+                                h < range.start || h > range.end
+                            }),
+                            None => true,
+                        };
+                    }
+                    start = g.end;
+                }
+            } else if map.is_due() {
+                let map = map.clone();
+                tokio::spawn(async move { map.refresh("periodic").await });
+            }
+        }
+        let mut results = Vec::with_capacity(self.keys.len());
+        let mut start = 0;
+        for ((g, result), outside) in self.groups.iter().zip(entries).zip(outside) {
+            let result = match result {
+                None if outside => Some(OUTSIDE_SHARD.to_owned()),
+                r => r,
+            };
+            results.extend(std::iter::repeat_n(result, g.end - start));
+            start = g.end;
+        }
+        results
     }
 }
 
@@ -64,7 +186,28 @@ impl Destination for KinesisStream {
 
     fn put(
         &self,
-        records: &[Record],
+        batch: &Sealed,
+    ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
+        let aggregated = (!batch.groups.is_empty()).then(|| self.put_aggregated(batch));
+        let plain = batch
+            .groups
+            .is_empty()
+            .then(|| self.put_plain(&batch.records));
+        async move {
+            match (aggregated, plain) {
+                (Some(sent), _) => sent.await,
+                (None, Some(sent)) => sent.await,
+                (None, None) => Ok(Vec::new()),
+            }
+        }
+    }
+}
+
+impl KinesisStream {
+    /// The PutRecords request of a batch whose records are entries of their own.
+    fn put_plain(
+        &self,
+        records: &[crate::record::Record],
     ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
         let mut buf = self.sender.buffer();
         let mut body = PutRecordsBody::new(&mut buf, &self.stream);

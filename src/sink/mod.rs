@@ -1,5 +1,6 @@
 //! Sending: batch records, keep a bounded number of requests in flight, retry what failed, ack what was stored.
 
+pub mod aggregate;
 pub mod aws;
 pub mod batch;
 pub mod credentials;
@@ -12,12 +13,13 @@ pub mod reply_scan;
 pub mod request;
 pub mod retry;
 pub mod send;
+pub mod shards;
 
 use crate::log_limit::LogLimiter;
 use crate::metrics::accumulator::{Call, FlowMetrics};
 use crate::metrics::FlowCounters;
 use crate::record::{AckSink, Record};
-use batch::{Batch, Limits};
+use batch::{Aggregation, Batch, Limits, Sealed};
 use retry::Backoff;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -43,10 +45,11 @@ pub enum SendError {
 pub trait Destination: Send + Sync + 'static {
     /// A short name for logs, such as `KinesisStream:taxi`.
     fn name(&self) -> String;
-    /// Sends one batch; the future owns what it needs.
+    /// Sends one batch; the future owns what it needs. The results are per user record, also
+    /// when the records went out aggregated.
     fn put(
         &self,
-        records: &[Record],
+        batch: &Sealed,
     ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static;
 }
 
@@ -166,6 +169,8 @@ pub struct SinkSettings {
     pub retry_max: Duration,
     /// How many sealed batches may wait for an in-flight slot before the input pauses.
     pub max_sealed: usize,
+    /// KPL aggregation, when the flow asks for it.
+    pub aggregation: Option<Aggregation>,
 }
 
 /// Rate limit for error log lines.
@@ -262,10 +267,7 @@ impl<D: Destination> Sink<D> {
                 && state.sealed.len() < self.settings.max_sealed.max(1)
                 && state.retry.is_empty();
             let age_deadline = state.batch.deadline(&self.settings.limits).unwrap_or(far);
-            let next_bytes = state
-                .sealed
-                .front()
-                .map_or(0, |b| b.iter().map(Record::size).sum());
+            let next_bytes = state.sealed.front().map_or(0, Sealed::bytes);
             tokio::select! {
                 Some(done) = state.flights.join_next_with_id(), if !state.flights.is_empty() => {
                     match done {
@@ -321,10 +323,11 @@ impl<D: Destination> Sink<D> {
 
     /// Sends the oldest sealed batch as one request, holding `permit` until it completes.
     fn launch(&self, state: &mut SendLoop, permit: InFlightPermit) {
-        let records = state.sealed.pop_front().unwrap_or_default();
-        FlowCounters::add(&self.counters.records_attempted, records.len() as u64);
+        let batch = state.sealed.pop_front().unwrap_or_default();
+        FlowCounters::add(&self.counters.records_attempted, batch.records.len() as u64);
         FlowCounters::add(&self.counters.put_calls, 1);
-        let fut = self.dest.put(&records);
+        let fut = self.dest.put(&batch);
+        let records = batch.records;
         // The records stay here, not in the task: if the task fails they are still at hand.
         let task = state.flights.spawn(async move {
             let result = fut.await;
@@ -418,7 +421,7 @@ impl<D: Destination> Sink<D> {
 /// waiting for an in-flight slot, rejected records waiting for a retry, and requests in flight.
 struct SendLoop {
     batch: Batch,
-    sealed: VecDeque<Vec<Record>>,
+    sealed: VecDeque<Sealed>,
     retry: VecDeque<Record>,
     flights: JoinSet<Result<EntryResults, SendError>>,
     /// The records of each request in flight, by its task.
@@ -432,12 +435,15 @@ struct SendLoop {
     logs: SendLogs,
     /// The acks of one reply, handed over at once (reused between replies).
     stored: Vec<crate::record::AckToken>,
+    /// How retried records are batched again (aggregated, with the map as it is by then).
+    aggregation: Option<Aggregation>,
 }
 
 impl SendLoop {
     fn new(settings: &SinkSettings) -> SendLoop {
         SendLoop {
-            batch: Batch::new(),
+            batch: Batch::with(settings.aggregation.as_ref()),
+            aggregation: settings.aggregation.clone(),
             sealed: VecDeque::new(),
             retry: VecDeque::new(),
             flights: JoinSet::new(),
@@ -455,7 +461,7 @@ impl SendLoop {
     /// the open batch once the input closed or shutdown began.
     fn seal_ready(&mut self, limits: &Limits) {
         if self.sealed.is_empty() && !self.retry.is_empty() {
-            let mut b = Batch::new();
+            let mut b = Batch::with(self.aggregation.as_ref());
             while let Some(r) = self.retry.pop_front() {
                 if b.would_overflow(&r, limits) {
                     self.retry.push_front(r);
@@ -482,7 +488,7 @@ impl SendLoop {
     /// Gives up at the shutdown deadline; returns how many records (or requests) were unsent.
     fn abandon(&mut self) -> usize {
         let abandoned = self.batch.len()
-            + self.sealed.iter().map(Vec::len).sum::<usize>()
+            + self.sealed.iter().map(|s| s.records.len()).sum::<usize>()
             + self.retry.len()
             + self.flights.len();
         self.flights.abort_all();
@@ -523,8 +529,9 @@ mod tests {
         }
         fn put(
             &self,
-            records: &[Record],
+            batch: &Sealed,
         ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
+            let records = &batch.records;
             let mut calls = self.calls.lock().unwrap();
             calls.push(records.len());
             let n = calls.len();
@@ -585,6 +592,7 @@ mod tests {
                 retry_initial: Duration::from_millis(1),
                 retry_max: Duration::from_millis(5),
                 max_sealed: 2,
+                aggregation: None,
             },
             dest.clone(),
             InFlight::new(3, 1 << 20, &SharedBudget::with_bytes(1 << 20)),
@@ -671,7 +679,7 @@ mod tests {
         }
         fn put(
             &self,
-            _records: &[Record],
+            _batch: &Sealed,
         ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
             std::future::pending()
         }
@@ -688,6 +696,7 @@ mod tests {
             retry_initial: Duration::from_millis(1),
             retry_max: Duration::from_millis(5),
             max_sealed: 2,
+            aggregation: None,
         }
     }
 

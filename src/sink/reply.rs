@@ -183,6 +183,37 @@ pub fn parse_success(
 }
 
 #[derive(Deserialize)]
+struct ShardIdsReply<'a> {
+    #[serde(rename = "Records", borrow)]
+    entries: Vec<ShardIdEntry<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ShardIdEntry<'a> {
+    #[serde(rename = "ShardId", borrow, default)]
+    shard_id: Option<Cow<'a, str>>,
+}
+
+/// The shard each entry of a PutRecords reply was stored in (None for a rejected one); read
+/// only for aggregated requests, whose few entries make it cheap.
+pub fn shard_ids(status: u16, body: &[u8]) -> Result<Vec<Option<String>>, BadReply> {
+    serde_json::from_slice::<ShardIdsReply<'_>>(body)
+        .map(|r| {
+            r.entries
+                .into_iter()
+                .map(|e| e.shard_id.map(Cow::into_owned))
+                .collect()
+        })
+        .map_err(|e| BadReply {
+            api: Api::PutRecords.name(),
+            problem: format!("no shard ids ({e})"),
+            status,
+            len: body.len(),
+            excerpt: excerpt(body),
+        })
+}
+
+#[derive(Deserialize)]
 struct ErrorDocument<'a> {
     #[serde(rename = "__type", alias = "code", alias = "Code", borrow, default)]
     code: Option<Cow<'a, str>>,

@@ -117,6 +117,16 @@ impl<'b, 's> PutRecordsBody<'b, 's> {
         self.entries += 1;
     }
 
+    /// Appends one entry sent to the shard that takes `hash_key` (`ExplicitHashKey`).
+    pub fn push_with_hash_key(&mut self, data: &[u8], key: Key<'_>, hash_key: u128) {
+        self.push(data, key);
+        // Reopen the entry just closed by `push`.
+        self.out.truncate(self.out.len() - 1);
+        self.out.extend_from_slice(br#","ExplicitHashKey":""#);
+        self.out.extend_from_slice(hash_key.to_string().as_bytes());
+        self.out.extend_from_slice(br#""}"#);
+    }
+
     /// Entries written so far.
     pub fn entries(&self) -> usize {
         self.entries

@@ -248,6 +248,7 @@ impl BufferPool {
 struct Prepared {
     body: Bytes,
     entries: usize,
+    shards: bool,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -263,7 +264,11 @@ impl std::fmt::Debug for Prepared {
 
 /// The entry count of the request under way, for the reply reader.
 #[derive(Debug, Clone, Copy)]
-struct ExpectedEntries(usize);
+struct ExpectedEntries {
+    entries: usize,
+    /// Also read where each entry was stored.
+    shards: bool,
+}
 
 impl Storable for ExpectedEntries {
     type Storer = StoreReplace<Self>;
@@ -285,11 +290,22 @@ impl Intercept for RememberEntries {
     ) -> Result<(), BoxError> {
         let input: &Input = context.input();
         if let Some(p) = input.downcast_ref::<Prepared>() {
-            cfg.interceptor_state()
-                .store_put(ExpectedEntries(p.entries));
+            cfg.interceptor_state().store_put(ExpectedEntries {
+                entries: p.entries,
+                shards: p.shards,
+            });
         }
         Ok(())
     }
+}
+
+/// A request's per-entry results, and where each entry was stored when that was asked for.
+#[derive(Debug)]
+pub struct Reply {
+    /// Per entry: None when stored, the error code when rejected.
+    pub results: EntryResults,
+    /// Per entry, the shard it was stored in (empty unless asked for).
+    pub shard_ids: Vec<Option<String>>,
 }
 
 /// Why a request came back without per-entry results.
@@ -318,9 +334,19 @@ impl DeserializeResponse for ReadReply {
         let status = response.status().as_u16();
         let body = response.body().bytes().unwrap_or_default();
         let error = if response.status().is_success() {
-            let expected = cfg.load::<ExpectedEntries>().map_or(usize::MAX, |e| e.0);
-            match reply::parse_success(self.api, status, body, expected) {
-                Ok(results) => return Ok(Output::erase(results)),
+            let (expected, shards) = cfg
+                .load::<ExpectedEntries>()
+                .map_or((usize::MAX, false), |e| (e.entries, e.shards));
+            let read = reply::parse_success(self.api, status, body, expected).and_then(|results| {
+                let shard_ids = if shards {
+                    reply::shard_ids(status, body)?
+                } else {
+                    Vec::new()
+                };
+                Ok(Reply { results, shard_ids })
+            });
+            match read {
+                Ok(reply) => return Ok(Output::erase(reply)),
                 Err(bad) => ReplyError::Bad(bad),
             }
         } else {
@@ -409,7 +435,7 @@ pub struct Sender {
 #[derive(Debug)]
 struct Inner {
     api: Api,
-    operation: Operation<Prepared, EntryResults, ReplyError>,
+    operation: Operation<Prepared, Reply, ReplyError>,
     skew: Arc<ClockSkew>,
     buffers: BufferPool,
 }
@@ -491,12 +517,38 @@ impl Sender {
         body: Vec<u8>,
         entries: usize,
     ) -> impl Future<Output = Result<EntryResults, SendError>> + Send + 'static {
+        let sent = self.send_reading(body, entries, false);
+        async move { sent.await.map(|r| r.results) }
+    }
+
+    /// As [`Sender::send`], and also reads the shard each entry was stored in (PutRecords).
+    pub fn send_reading_shards(
+        &self,
+        body: Vec<u8>,
+        entries: usize,
+    ) -> impl Future<Output = Result<Reply, SendError>> + Send + 'static {
+        self.send_reading(body, entries, true)
+    }
+
+    fn send_reading(
+        &self,
+        body: Vec<u8>,
+        entries: usize,
+        shards: bool,
+    ) -> impl Future<Output = Result<Reply, SendError>> + Send + 'static {
         let inner = self.inner.clone();
         let body = Bytes::from(body);
         async move {
             let keep = body.clone();
             let sent = SystemTime::now();
-            let result = inner.operation.invoke(Prepared { body, entries }).await;
+            let result = inner
+                .operation
+                .invoke(Prepared {
+                    body,
+                    entries,
+                    shards,
+                })
+                .await;
             let received = SystemTime::now();
             inner.buffers.give(keep);
             result.map_err(|e| inner.classify(e, sent, received))

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod aggregation;
 mod cli;
 mod cloudwatch;
 mod crash;

@@ -312,7 +312,10 @@ async fn expiring_credentials_are_refreshed_once_and_the_next_requests_use_the_n
                 },
             })
             .collect();
-        let results = dest.put(&records).await.unwrap();
+        let results = dest
+            .put(&kinetail::sink::batch::Sealed::plain(records))
+            .await
+            .unwrap();
         assert_eq!(results, vec![None, None, None]);
         sent += 3;
         tokio::time::sleep(Duration::from_millis(250)).await;

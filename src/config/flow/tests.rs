@@ -342,6 +342,8 @@ fn resolved_json_has_every_key() {
             "filePattern",
             "kinesisStream",
             "partitionKeyOption",
+            "aggregation",
+            "aggregationMaxSizeBytes",
             "initialPosition",
             "maxBufferAgeMillis",
             "maxBufferSizeRecords",
@@ -368,9 +370,43 @@ fn resolved_json_has_every_key() {
     assert_eq!(j["deliveryStream"], json!("d"));
     assert_eq!(j["aggregatedRecordSizeBytes"], json!(0));
     assert!(j.get("partitionKeyOption").is_none());
+    assert!(j.get("aggregation").is_none());
     assert_eq!(
         j["dataProcessingOptions"],
         json!([{"optionName": "SINGLELINE", "noTrim": true, "escapeNewLine": false}])
+    );
+}
+
+#[test]
+fn kpl_aggregation_is_opt_in_for_streams_and_refused_for_firehose() {
+    let f = ok(kinesis(json!({})));
+    assert_eq!(
+        (f.aggregation, f.aggregation_max_size_bytes),
+        (AggregationOption::None, 51_200)
+    );
+    let f = ok(kinesis(
+        json!({"aggregation": "KPL", "aggregationMaxSizeBytes": "1048576"}),
+    ));
+    assert_eq!(
+        (f.aggregation, f.aggregation_max_size_bytes),
+        (AggregationOption::Kpl, 1_048_576)
+    );
+    assert_eq!(
+        ok(kinesis(json!({"aggregation": "KPL"}))).resolved_json()["aggregation"],
+        json!("KPL")
+    );
+    let e = err(kinesis(json!({"aggregationMaxSizeBytes": 1_048_577})));
+    assert!(e.contains("flows[0].aggregationMaxSizeBytes"), "{e}");
+    let e = err(kinesis(json!({"aggregation": "ZIP"})));
+    assert!(e.contains("flows[0].aggregation"), "{e}");
+    let e = err(firehose(json!({"aggregation": "KPL"})));
+    assert!(
+        e.contains("flows[0].aggregation") && e.contains("Kinesis streams only"),
+        "{e}"
+    );
+    assert_eq!(
+        ok(firehose(json!({"aggregation": "NONE"}))).aggregation,
+        AggregationOption::None
     );
 }
 

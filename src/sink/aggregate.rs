@@ -1,0 +1,215 @@
+//! KPL aggregation: many user records in one Kinesis record, in the format the KPL writes and
+//! the KCL (and awslabs' deaggregation modules) read back.
+//!
+//! `F3 89 9A C2` + protobuf `AggregatedRecord` + MD5 of the protobuf. The protobuf is written
+//! with prost's field encoders straight into one buffer: the partition key table (each distinct
+//! key once), then one nested `Record` per user record (key index, data).
+
+use crate::record::{PartitionKey, Record};
+use md5::{Digest, Md5};
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use std::collections::HashMap;
+
+/// The four bytes every aggregated record starts with.
+pub const MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
+
+/// Magic and MD5 trailer: what an aggregate costs beyond its protobuf.
+pub const FRAME_BYTES: usize = MAGIC.len() + 16;
+
+/// The 128-bit hash key Kinesis maps `key` to: the MD5 of its text, big-endian.
+pub fn hash_key(key: &PartitionKey) -> u128 {
+    let mut buf = [0u8; 32];
+    u128::from_be_bytes(Md5::digest(key.as_text(&mut buf)).into())
+}
+
+/// What `rec` adds to an aggregate at most: its nested record (tag, length, key index, data)
+/// and its key as a new table entry. Exact sizes are never larger, so an aggregate planned with
+/// this never exceeds its limit.
+pub fn record_cost(rec: &Record) -> usize {
+    let data = rec.data.len();
+    // key index (tag + up to 5 bytes) + data (tag + length + bytes)
+    let inner = 1 + 5 + 1 + encoded_len_varint(data as u64) + data;
+    let key = rec.partition_key.len();
+    1 + encoded_len_varint(inner as u64) + inner + 1 + encoded_len_varint(key as u64) + key
+}
+
+/// Encodes aggregates, reusing its key table and scratch space between them.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    index: HashMap<PartitionKey, u64>,
+    keys: Vec<PartitionKey>,
+    indices: Vec<u64>,
+}
+
+impl Encoder {
+    /// Writes the aggregate of `records` into `out` (cleared first). With `pin` every user record
+    /// also carries that explicit hash key, so that it belongs wherever the aggregate lands
+    /// (used while the shard map is unknown).
+    pub fn encode(&mut self, records: &[Record], pin: Option<u128>, out: &mut Vec<u8>) {
+        self.index.clear();
+        self.keys.clear();
+        self.indices.clear();
+        for r in records {
+            let next = self.keys.len() as u64;
+            let i = *self.index.entry(r.partition_key).or_insert(next);
+            if i == next {
+                self.keys.push(r.partition_key);
+            }
+            self.indices.push(i);
+        }
+        out.clear();
+        out.extend_from_slice(&MAGIC);
+        let mut buf = [0u8; 32];
+        for k in &self.keys {
+            let text = k.as_text(&mut buf);
+            encode_key(1, WireType::LengthDelimited, out);
+            encode_varint(text.len() as u64, out);
+            out.extend_from_slice(text);
+        }
+        if let Some(ehk) = pin {
+            let text = ehk.to_string();
+            encode_key(2, WireType::LengthDelimited, out);
+            encode_varint(text.len() as u64, out);
+            out.extend_from_slice(text.as_bytes());
+        }
+        for (r, &i) in records.iter().zip(&self.indices) {
+            let data = r.data.len() as u64;
+            let mut inner = 1 + encoded_len_varint(i) + 1 + encoded_len_varint(data) + r.data.len();
+            if pin.is_some() {
+                inner += 2;
+            }
+            encode_key(3, WireType::LengthDelimited, out);
+            encode_varint(inner as u64, out);
+            encode_key(1, WireType::Varint, out);
+            encode_varint(i, out);
+            if pin.is_some() {
+                encode_key(2, WireType::Varint, out);
+                encode_varint(0, out);
+            }
+            encode_key(3, WireType::LengthDelimited, out);
+            encode_varint(data, out);
+            out.extend_from_slice(&r.data);
+        }
+        let digest = Md5::digest(&out[MAGIC.len()..]);
+        out.extend_from_slice(&digest);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::record::AckToken;
+
+    /// The KPL's messages, derived by prost: an independent reading of what `Encoder` writes.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct AggregatedRecord {
+        #[prost(string, repeated, tag = "1")]
+        pub partition_key_table: Vec<String>,
+        #[prost(string, repeated, tag = "2")]
+        pub explicit_hash_key_table: Vec<String>,
+        #[prost(message, repeated, tag = "3")]
+        pub records: Vec<UserRecord>,
+    }
+
+    /// One user record of an aggregate.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct UserRecord {
+        #[prost(uint64, required, tag = "1")]
+        pub partition_key_index: u64,
+        #[prost(uint64, optional, tag = "2")]
+        pub explicit_hash_key_index: Option<u64>,
+        #[prost(bytes = "vec", required, tag = "3")]
+        pub data: Vec<u8>,
+    }
+
+    /// Checks the frame and decodes an aggregate into (key, data) pairs.
+    pub fn decode(agg: &[u8]) -> (AggregatedRecord, Vec<(String, Vec<u8>)>) {
+        use prost::Message;
+        assert_eq!(agg[..4], MAGIC);
+        let (proto, digest) = agg[4..].split_at(agg.len() - 20);
+        assert_eq!(Md5::digest(proto)[..], digest[..], "MD5 trailer");
+        let m = AggregatedRecord::decode(proto).expect("a valid AggregatedRecord");
+        let pairs = m
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    m.partition_key_table[r.partition_key_index as usize].clone(),
+                    r.data.clone(),
+                )
+            })
+            .collect();
+        (m, pairs)
+    }
+
+    pub fn rec(data: &[u8], key: PartitionKey) -> Record {
+        Record {
+            data: bytes::Bytes::copy_from_slice(data),
+            partition_key: key,
+            ack: AckToken {
+                fid: 1,
+                start: 0,
+                end: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn aggregates_decode_to_the_records_with_keys_deduplicated() {
+        let mut scratch = Vec::new();
+        let r1 = PartitionKey::random(12.5, &mut scratch);
+        let records = vec![
+            rec(b"first line\n", PartitionKey::md5_of(b"a")),
+            rec(b"", r1),
+            rec(&vec![7u8; 300], PartitionKey::md5_of(b"a")),
+            rec(b"last", r1),
+        ];
+        let mut out = Vec::new();
+        Encoder::default().encode(&records, None, &mut out);
+        let (m, pairs) = decode(&out);
+        assert_eq!(m.partition_key_table.len(), 2, "each distinct key once");
+        assert!(m.explicit_hash_key_table.is_empty());
+        let want: Vec<(String, Vec<u8>)> = records
+            .iter()
+            .map(|r| (r.partition_key.text(), r.data.to_vec()))
+            .collect();
+        assert_eq!(pairs, want);
+        let cost: usize = records.iter().map(record_cost).sum();
+        assert!(out.len() <= FRAME_BYTES + cost, "{} > {}", out.len(), cost);
+    }
+
+    #[test]
+    fn pinned_aggregates_give_every_record_the_hash_key() {
+        let records = vec![
+            rec(b"x", PartitionKey::md5_of(b"x")),
+            rec(b"y", PartitionKey::md5_of(b"y")),
+        ];
+        let mut out = Vec::new();
+        let ehk = hash_key(&records[0].partition_key);
+        Encoder::default().encode(&records, Some(ehk), &mut out);
+        let (m, pairs) = decode(&out);
+        assert_eq!(m.explicit_hash_key_table, vec![ehk.to_string()]);
+        assert!(m
+            .records
+            .iter()
+            .all(|r| r.explicit_hash_key_index == Some(0)));
+        assert_eq!(pairs.len(), 2);
+    }
+
+    #[test]
+    fn hash_key_is_the_md5_of_the_key_text() {
+        // MD5("abc") = 900150983cd24fb0d6963f7d28e17f72
+        let mut scratch = Vec::new();
+        let k = PartitionKey::random(0.5, &mut scratch);
+        assert_eq!(k.text(), "0.5");
+        assert_eq!(
+            hash_key(&k),
+            u128::from_be_bytes(Md5::digest(b"0.5").into())
+        );
+        let k = PartitionKey::md5_of(b"abc");
+        assert_eq!(
+            hash_key(&k),
+            u128::from_be_bytes(Md5::digest(b"900150983cd24fb0d6963f7d28e17f72").into())
+        );
+    }
+}
