@@ -277,24 +277,65 @@ async fn serve(
     Ok(())
 }
 
-/// The entries of a PutRecords / PutRecordBatch body: how many, and their data's decoded size.
+/// The entries of a PutRecords / PutRecordBatch body: how many, how many user records they
+/// carry (KPL aggregates counted by their sub-records), and the user records' size.
 /// A scan for the `"Data":"` members rather than a full JSON parse, so that the endpoint costs
 /// little next to the agent; the body must still hold the array and end like a JSON object.
-fn count_entries(body: &[u8], array: &[u8]) -> Option<(usize, u64)> {
+fn count_entries(body: &[u8], array: &[u8]) -> Option<(usize, usize, u64)> {
     let open = memchr::memmem::find(body, array)? + array.len();
     if !body.trim_ascii_end().ends_with(b"}") {
         return None;
     }
     let finder = memchr::memmem::Finder::new(br#""Data":""#);
-    let (mut entries, mut bytes, mut at) = (0usize, 0u64, open);
+    let (mut entries, mut users, mut bytes, mut at) = (0usize, 0usize, 0u64, open);
     while let Some(i) = finder.find(&body[at..]) {
         let data = at + i + 8;
         let len = memchr::memchr(b'"', &body[data..])?;
-        bytes += decoded_len(&body[data..data + len]);
+        let (n, b) = user_records(&body[data..data + len])?;
+        users += n;
+        bytes += b;
         entries += 1;
         at = data + len + 1;
     }
-    Some((entries, bytes))
+    Some((entries, users, bytes))
+}
+
+/// The user records of a PutRecords entry's data: the sub-records of a KPL aggregate (magic,
+/// protobuf, MD5), or the record itself. Only entries that start like an aggregate are decoded.
+fn user_records(b64: &[u8]) -> Option<(usize, u64)> {
+    // "84maw" is the base64 of the magic F3 89 9A C2 followed by a key-table or record tag.
+    if !b64.starts_with(b"84ma") {
+        return Some((1, decoded_len(b64)));
+    }
+    let data = base64_simd::STANDARD.decode_to_vec(b64).ok()?;
+    let proto = data.get(4..data.len().checked_sub(16)?)?;
+    let (mut records, mut bytes, mut at) = (0usize, 0u64, 0usize);
+    let varint = |at: &mut usize| -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *proto.get(*at)?;
+            *at += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    };
+    while at < proto.len() {
+        let tag = varint(&mut at)?;
+        if tag & 7 != 2 {
+            return None;
+        }
+        let len = varint(&mut at)? as usize;
+        if tag >> 3 == 3 {
+            records += 1;
+            // The record's data field: the last length-delimited field of the nested message.
+            bytes += len as u64;
+        }
+        at = at.checked_add(len).filter(|&end| end <= proto.len())?;
+    }
+    Some((records, bytes))
 }
 
 /// Bytes that a padded base64 text decodes to.
@@ -315,16 +356,17 @@ async fn answer(req: Request<Incoming>, counts: &Counts) -> Response<Full<Bytes>
         Err(_) => return error(400, "SerializationException"),
     };
     let (array, firehose): (&[u8], bool) = match target.as_str() {
+        "Kinesis_20131202.ListShards" => return one_shard(),
         "Kinesis_20131202.PutRecords" => (br#""Records":["#, false),
         "Firehose_20150804.PutRecordBatch" => (br#""Records":["#, true),
         _ => return error(400, "UnknownOperationException"),
     };
-    let Some((n, bytes)) = count_entries(&body, array) else {
+    let Some((n, users, bytes)) = count_entries(&body, array) else {
         return error(400, "SerializationException");
     };
     counts.bytes.fetch_add(bytes, Ordering::Relaxed);
     counts.requests.fetch_add(1, Ordering::Relaxed);
-    counts.records.fetch_add(n as u64, Ordering::Relaxed);
+    counts.records.fetch_add(users as u64, Ordering::Relaxed);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
@@ -354,6 +396,16 @@ async fn answer(req: Request<Incoming>, counts: &Counts) -> Response<Full<Bytes>
         .header("content-type", "application/x-amz-json-1.1")
         .header("x-amzn-requestid", "blackhole")
         .body(Full::new(Bytes::from(out)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// ListShards of a stream of one shard (what an aggregating flow reads at its start).
+fn one_shard() -> Response<Full<Bytes>> {
+    Response::builder()
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(Full::new(Bytes::from_static(
+            br#"{"Shards":[{"ShardId":"shardId-000000000000","HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"340282366920938463463374607431768211455"},"SequenceNumberRange":{"StartingSequenceNumber":"49590338271490256608559692538361571095921575989136588898"}}]}"#,
+        )))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 

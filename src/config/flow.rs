@@ -151,6 +151,10 @@ pub struct FlowConfig {
     pub aggregation: AggregationOption,
     /// kinetail's `aggregationMaxSizeBytes`: the largest KPL aggregate.
     pub aggregation_max_size_bytes: u32,
+    /// kinetail's `shardWriteBytesPerSecond`: a shard's byte limit that aggregated sends keep to.
+    pub shard_write_bytes_per_second: u32,
+    /// kinetail's `shardWriteRecordsPerSecond`: a shard's record limit likewise.
+    pub shard_write_records_per_second: u32,
     /// `initialPosition`.
     pub initial_position: InitialPosition,
     /// `maxBufferAgeMillis`.
@@ -226,6 +230,16 @@ pub(super) struct ResolvedFlow<'a> {
         skip_serializing_if = "Option::is_none"
     )]
     aggregation_max_size_bytes: Option<u32>,
+    #[serde(
+        rename = "shardWriteBytesPerSecond",
+        skip_serializing_if = "Option::is_none"
+    )]
+    shard_write_bytes_per_second: Option<u32>,
+    #[serde(
+        rename = "shardWriteRecordsPerSecond",
+        skip_serializing_if = "Option::is_none"
+    )]
+    shard_write_records_per_second: Option<u32>,
     #[serde(rename = "initialPosition")]
     initial_position: InitialPosition,
     #[serde(rename = "maxBufferAgeMillis")]
@@ -283,6 +297,8 @@ impl<'a> ResolvedFlow<'a> {
             partition_key_option: (!firehose).then_some(f.partition_key_option),
             aggregation: (!firehose).then_some(f.aggregation),
             aggregation_max_size_bytes: (!firehose).then_some(f.aggregation_max_size_bytes),
+            shard_write_bytes_per_second: (!firehose).then_some(f.shard_write_bytes_per_second),
+            shard_write_records_per_second: (!firehose).then_some(f.shard_write_records_per_second),
             initial_position: f.initial_position,
             max_buffer_age_millis: f.max_buffer_age_millis,
             max_buffer_size_records: f.max_buffer_size_records,
@@ -372,6 +388,11 @@ pub(crate) fn parse(
         MIN_AGGREGATION_MAX_SIZE_BYTES,
         max_record,
     )?;
+    // A shard's write limits, which Kinesis applies in provisioned and on-demand mode alike.
+    let shard_write_bytes_per_second =
+        sec.int_in("shardWriteBytesPerSecond", 1024 * 1024, 1024, INT_MAX)?;
+    let shard_write_records_per_second =
+        sec.int_in("shardWriteRecordsPerSecond", 1000, 1, INT_MAX)?;
     let aggregated_record_size_bytes = if firehose {
         sec.int_in(
             "aggregatedRecordSizeBytes",
@@ -412,6 +433,8 @@ pub(crate) fn parse(
         partition_key_option,
         aggregation,
         aggregation_max_size_bytes,
+        shard_write_bytes_per_second,
+        shard_write_records_per_second,
         initial_position: sec.enumeration("initialPosition")?.unwrap_or_default(),
         max_buffer_age_millis: sec.long_in(
             "maxBufferAgeMillis",

@@ -2,8 +2,9 @@
 //! aggregation, into one open aggregate per shard, each counted as the entry it will be.
 
 use super::aggregate;
+use super::shape::Need;
 use super::shards::{ShardMap, Shards};
-use crate::record::Record;
+use crate::record::{PartitionKey, Record};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,8 @@ pub struct Sealed {
     pub groups: Vec<Group>,
     /// The shard map the groups were made with.
     pub shards: Option<Arc<Shards>>,
+    /// What it takes from each shard's write limits (aggregated batches only).
+    pub needs: Vec<Need>,
 }
 
 impl Sealed {
@@ -57,6 +60,7 @@ impl Sealed {
             records,
             groups: Vec::new(),
             shards: None,
+            needs: Vec::new(),
         }
     }
 
@@ -92,10 +96,18 @@ struct Grouping {
     shards: Option<Arc<Shards>>,
     /// One per shard of the map, plus one for keys the map does not place.
     buckets: Vec<Bucket>,
+    /// The last key placed and its bucket: a record is placed twice (does it fit, then add it)
+    /// and its key's MD5 was a third of the aggregating flow's CPU.
+    last: Option<(PartitionKey, usize)>,
 }
 
 impl Grouping {
     fn bucket_of(&mut self, rec: &Record) -> usize {
+        if let Some((key, b)) = self.last {
+            if key == rec.partition_key {
+                return b;
+            }
+        }
         let shards = self
             .shards
             .get_or_insert_with(|| self.agg.shards.snapshot())
@@ -103,9 +115,15 @@ impl Grouping {
         if self.buckets.len() != shards.len() + 1 {
             self.buckets.resize_with(shards.len() + 1, Bucket::default);
         }
-        shards
-            .index_of(aggregate::hash_key(&rec.partition_key))
-            .unwrap_or(shards.len())
+        let b = if shards.covers_everything() {
+            0
+        } else {
+            shards
+                .index_of(aggregate::hash_key(&rec.partition_key))
+                .unwrap_or(shards.len())
+        };
+        self.last = Some((rec.partition_key, b));
+        b
     }
 
     /// How `rec` joins bucket `b`: the step, the entries and the bytes it adds.
@@ -150,14 +168,18 @@ impl Grouping {
     }
 
     fn take(&mut self) -> Sealed {
+        self.last = None;
         let shards = self.shards.take();
         let known = shards.as_ref().map_or(0, |s| s.len());
         let mut sealed = Sealed {
             records: Vec::with_capacity(self.buckets.iter().map(|b| b.records.len()).sum()),
             groups: Vec::new(),
+            needs: Vec::new(),
             shards,
         };
         for (i, bucket) in self.buckets.iter_mut().enumerate() {
+            // Taken whole, so that a bucket keeps no capacity between batches.
+            let mut records = std::mem::take(&mut bucket.records).into_iter();
             for &(n, aggregate) in &bucket.groups {
                 let end = sealed.records.len() + n;
                 sealed.groups.push(Group {
@@ -165,7 +187,28 @@ impl Grouping {
                     shard: (i < known).then_some(i),
                     aggregate,
                 });
-                sealed.records.extend(bucket.records.drain(..n));
+                let start = sealed.records.len();
+                sealed.records.extend(records.by_ref().take(n));
+                if let Some(shard) = sealed.shards.as_ref().and_then(|s| s.get(i)) {
+                    let group = &sealed.records[start..];
+                    let bytes = group.iter().map(Record::size).sum::<usize>()
+                        + if aggregate {
+                            aggregate::FRAME_BYTES + 8 * n
+                        } else {
+                            0
+                        };
+                    match sealed.needs.last_mut() {
+                        Some(need) if need.shard == shard.id => {
+                            need.bytes += bytes as f64;
+                            need.records += 1.0;
+                        }
+                        _ => sealed.needs.push(Need {
+                            shard: shard.id.clone(),
+                            bytes: bytes as f64,
+                            records: 1.0,
+                        }),
+                    }
+                }
             }
             bucket.groups.clear();
             bucket.open = 0;
@@ -207,6 +250,7 @@ impl Batch {
                 agg: a.clone(),
                 shards: None,
                 buckets: Vec::new(),
+                last: None,
             }),
             ..Batch::new()
         }

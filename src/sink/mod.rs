@@ -13,6 +13,7 @@ pub mod reply_scan;
 pub mod request;
 pub mod retry;
 pub mod send;
+pub mod shape;
 pub mod shards;
 
 use crate::log_limit::LogLimiter;
@@ -21,6 +22,7 @@ use crate::metrics::FlowCounters;
 use crate::record::{AckSink, Record};
 use batch::{Aggregation, Batch, Limits, Sealed};
 use retry::Backoff;
+use shape::{Shaper, ShardLimits, THROTTLED};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
@@ -171,6 +173,8 @@ pub struct SinkSettings {
     pub max_sealed: usize,
     /// KPL aggregation, when the flow asks for it.
     pub aggregation: Option<Aggregation>,
+    /// Per-shard write limits that aggregated batches are shaped to.
+    pub shaping: Option<ShardLimits>,
 }
 
 /// Rate limit for error log lines.
@@ -179,7 +183,28 @@ const WARN_LOG_EVERY: Duration = Duration::from_secs(10);
 
 struct Flight {
     records: Vec<Record>,
+    groups: ShardGroups,
     result: Result<EntryResults, SendError>,
+}
+
+/// Which shard each entry of a request in flight went to (aggregated batches), so that its
+/// throttled entries slow down that shard alone.
+#[derive(Debug, Default)]
+struct ShardGroups(Vec<(usize, String)>);
+
+impl ShardGroups {
+    fn of(batch: &Sealed) -> ShardGroups {
+        let Some(shards) = &batch.shards else {
+            return ShardGroups::default();
+        };
+        ShardGroups(
+            batch
+                .groups
+                .iter()
+                .filter_map(|g| Some((g.end, shards.get(g.shard?)?.id.clone())))
+                .collect(),
+        )
+    }
 }
 
 /// The error and warning lines of one flow's sender, each written at most once per period.
@@ -262,7 +287,11 @@ impl<D: Destination> Sink<D> {
             if state.deadline.is_some_and(|d| now >= d) {
                 return state.abandon();
             }
-            let can_send = !state.sealed.is_empty() && now >= state.send_after;
+            let shaped_at = match (&mut state.shaper, state.sealed.front()) {
+                (Some(shaper), Some(front)) => shaper.ready_at(&front.needs, now),
+                _ => now,
+            };
+            let can_send = !state.sealed.is_empty() && now >= state.send_after && now >= shaped_at;
             let want_input = state.input_open
                 && state.sealed.len() < self.settings.max_sealed.max(1)
                 && state.retry.is_empty();
@@ -272,12 +301,12 @@ impl<D: Destination> Sink<D> {
                 Some(done) = state.flights.join_next_with_id(), if !state.flights.is_empty() => {
                     match done {
                         Ok((id, result)) => {
-                            let records = state.sending.remove(&id).unwrap_or_default();
-                            self.settle(Flight { records, result }, &mut state);
+                            let (records, groups) = state.sending.remove(&id).unwrap_or_default();
+                            self.settle(Flight { records, groups, result }, &mut state);
                         }
                         Err(e) => {
                             // Its records were not sent, as far as anyone knows: send them again.
-                            let records = state.sending.remove(&e.id()).unwrap_or_default();
+                            let (records, _) = state.sending.remove(&e.id()).unwrap_or_default();
                             if !e.is_cancelled() {
                                 self.record_call(Call::Failed { attempted: records.len() });
                                 tracing::error!(
@@ -310,6 +339,7 @@ impl<D: Destination> Sink<D> {
                     state.sealed.push_back(state.batch.take());
                 }
                 _ = sleep_until(state.send_after.into()), if !state.sealed.is_empty() && now < state.send_after => {}
+                _ = sleep_until(shaped_at.into()), if !state.sealed.is_empty() && now < shaped_at => {}
                 changed = drain_by.changed(), if state.deadline.is_none() => {
                     state.start_draining(match changed {
                         Ok(()) => *drain_by.borrow(),
@@ -326,7 +356,11 @@ impl<D: Destination> Sink<D> {
         let batch = state.sealed.pop_front().unwrap_or_default();
         FlowCounters::add(&self.counters.records_attempted, batch.records.len() as u64);
         FlowCounters::add(&self.counters.put_calls, 1);
+        if let Some(shaper) = &mut state.shaper {
+            shaper.take(&batch.needs, Instant::now());
+        }
         let fut = self.dest.put(&batch);
+        let groups = ShardGroups::of(&batch);
         let records = batch.records;
         // The records stay here, not in the task: if the task fails they are still at hand.
         let task = state.flights.spawn(async move {
@@ -334,7 +368,7 @@ impl<D: Destination> Sink<D> {
             drop(permit);
             result
         });
-        state.sending.insert(task.id(), records);
+        state.sending.insert(task.id(), (records, groups));
     }
 
     /// Handles a finished request: acks the stored entries, queues the rejected ones for retry.
@@ -344,6 +378,17 @@ impl<D: Destination> Sink<D> {
         let total = f.records.len();
         match f.result {
             Ok(results) => {
+                if let Some(shaper) = &mut state.shaper {
+                    let now = Instant::now();
+                    let mut start = 0;
+                    for (end, shard) in &f.groups.0 {
+                        let throttled = results
+                            .get(start..*end)
+                            .is_some_and(|r| r.iter().any(|c| c.as_deref() == Some(THROTTLED)));
+                        shaper.settled(shard, throttled, now);
+                        start = *end;
+                    }
+                }
                 let mut failed = 0usize;
                 let mut codes: std::collections::BTreeMap<String, usize> = Default::default();
                 let mut bytes = 0u64;
@@ -425,7 +470,9 @@ struct SendLoop {
     retry: VecDeque<Record>,
     flights: JoinSet<Result<EntryResults, SendError>>,
     /// The records of each request in flight, by its task.
-    sending: HashMap<tokio::task::Id, Vec<Record>>,
+    sending: HashMap<tokio::task::Id, (Vec<Record>, ShardGroups)>,
+    /// Per-shard token buckets, when the flow is shaped.
+    shaper: Option<Shaper>,
     backoff: Backoff,
     /// No request leaves before this (backoff after failures).
     send_after: Instant,
@@ -444,6 +491,7 @@ impl SendLoop {
         SendLoop {
             batch: Batch::with(settings.aggregation.as_ref()),
             aggregation: settings.aggregation.clone(),
+            shaper: settings.shaping.map(Shaper::new),
             sealed: VecDeque::new(),
             retry: VecDeque::new(),
             flights: JoinSet::new(),
@@ -593,6 +641,7 @@ mod tests {
                 retry_max: Duration::from_millis(5),
                 max_sealed: 2,
                 aggregation: None,
+                shaping: None,
             },
             dest.clone(),
             InFlight::new(3, 1 << 20, &SharedBudget::with_bytes(1 << 20)),
@@ -697,6 +746,7 @@ mod tests {
             retry_max: Duration::from_millis(5),
             max_sealed: 2,
             aggregation: None,
+            shaping: None,
         }
     }
 

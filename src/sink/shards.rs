@@ -72,6 +72,11 @@ impl Shards {
         (hash <= self.list[i].end).then_some(i)
     }
 
+    /// True for one open shard taking every hash key (no key needs hashing to be placed).
+    pub fn covers_everything(&self) -> bool {
+        matches!(&self.list[..], [only] if only.start == 0 && only.end == u128::MAX)
+    }
+
     /// The shard named `id`.
     pub fn by_id(&self, id: &str) -> Option<&ShardRange> {
         self.list.iter().find(|s| s.id == id)

@@ -7,6 +7,7 @@
 mod common;
 
 mod aggregation;
+mod backlog;
 mod cli;
 mod cloudwatch;
 mod crash;
@@ -20,6 +21,7 @@ mod migration;
 mod processing;
 mod proxy;
 mod rotation_model;
+mod shaping;
 mod shards;
 mod signing;
 mod status_endpoint;

@@ -37,19 +37,7 @@ async fn deterministic_keys_route_by_md5_hash_range() {
     );
     agent.stop(Duration::from_secs(15));
 
-    let shards = c.list_shards().stream_name("sharded").send().await.unwrap();
-    let ranges: Vec<(String, u128, u128)> = shards
-        .shards()
-        .iter()
-        .map(|s| {
-            let r = s.hash_key_range().unwrap();
-            (
-                s.shard_id().to_owned(),
-                r.starting_hash_key().parse().unwrap(),
-                r.ending_hash_key().parse().unwrap(),
-            )
-        })
-        .collect();
+    let ranges = shard_ranges(&c, "sharded").await;
     assert_eq!(ranges.len(), 4);
     let mut per_shard = std::collections::HashMap::<String, usize>::new();
     for r in &reader.records {

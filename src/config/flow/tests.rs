@@ -344,6 +344,8 @@ fn resolved_json_has_every_key() {
             "partitionKeyOption",
             "aggregation",
             "aggregationMaxSizeBytes",
+            "shardWriteBytesPerSecond",
+            "shardWriteRecordsPerSecond",
             "initialPosition",
             "maxBufferAgeMillis",
             "maxBufferSizeRecords",

@@ -2,6 +2,7 @@
 //! and a reader that takes every record back out of the stream with GetRecords.
 
 pub mod imds;
+pub mod limits;
 pub mod moto;
 pub mod proxy;
 pub mod stream;

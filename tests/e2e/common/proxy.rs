@@ -137,12 +137,12 @@ impl Drop for FaultProxy {
     }
 }
 
-struct Request {
-    head: Vec<String>,
-    body: Vec<u8>,
+pub(super) struct Request {
+    pub(super) head: Vec<String>,
+    pub(super) body: Vec<u8>,
 }
 
-async fn read_request(
+pub(super) async fn read_request(
     r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
 ) -> std::io::Result<Option<Request>> {
     let mut head = vec![];
@@ -171,7 +171,7 @@ async fn read_request(
 }
 
 /// Sends one request upstream on a fresh connection and returns (status, body).
-async fn forward(
+pub(super) async fn forward(
     upstream_port: u16,
     req: &Request,
     body: &[u8],
@@ -228,7 +228,7 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
-async fn respond(
+pub(super) async fn respond(
     w: &mut tokio::net::tcp::OwnedWriteHalf,
     status: u16,
     body: &[u8],

@@ -53,6 +53,28 @@ pub async fn create_stream(c: &aws_sdk_kinesis::Client, name: &str, shards: i32)
     }
 }
 
+/// Every shard of `stream` as (id, first hash key, last hash key), from ListShards.
+pub async fn shard_ranges(c: &aws_sdk_kinesis::Client, stream: &str) -> Vec<(String, u128, u128)> {
+    let listed = c
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .expect("ListShards");
+    listed
+        .shards()
+        .iter()
+        .map(|s| {
+            let r = s.hash_key_range().unwrap();
+            (
+                s.shard_id().to_owned(),
+                r.starting_hash_key().parse().unwrap(),
+                r.ending_hash_key().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// One record read back.
 #[derive(Debug, Clone)]
 pub struct ReadRecord {
