@@ -352,6 +352,7 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
                 let (sdk, plane) =
                     data_plane(&mut kinesis, &kinesis_settings(&config, &credentials)).await?;
                 let mut dest = KinesisStream::new(&sdk, &plane, stream).await?;
+                let flow = &with_record_limit(flow, sdk.sdk(), stream).await;
                 let aggregation = match flow.aggregation {
                     AggregationOption::None => None,
                     AggregationOption::Kpl => {
@@ -592,6 +593,49 @@ fn log_at(level: tracing::Level, msg: &str) {
         tracing::Level::INFO => tracing::info!("{msg}"),
         _ => tracing::debug!("{msg}"),
     }
+}
+
+/// How long reading a stream's maximum record size may hold up the start of its flow.
+const RECORD_LIMIT_WAIT: Duration = Duration::from_secs(3);
+
+/// `flow` with the record size limit of its stream (`MaxRecordSizeInKiB`, up to 10 MiB; 1 MiB
+/// when the stream does not say or cannot be asked).
+async fn with_record_limit(
+    flow: &crate::config::FlowConfig,
+    sdk: &aws_config::SdkConfig,
+    stream: &str,
+) -> crate::config::FlowConfig {
+    let mut flow = flow.clone();
+    let asked = aws_sdk_kinesis::Client::new(sdk)
+        .describe_stream_summary()
+        .stream_name(stream)
+        .send();
+    match tokio::time::timeout(RECORD_LIMIT_WAIT, asked).await {
+        Ok(Ok(out)) => {
+            let kib = out
+                .stream_description_summary()
+                .and_then(|s| s.max_record_size_in_kib());
+            if let Some(kib) = kib.filter(|&k| k > 1024) {
+                let bytes = (kib as u32).min(10 * 1024) * 1024;
+                tracing::info!(
+                    "{}: KinesisStream:{stream} takes records of up to {} KiB",
+                    flow.id,
+                    bytes / 1024
+                );
+                flow.max_record_size_bytes = bytes;
+            }
+        }
+        Ok(Err(e)) => tracing::debug!(
+            "{}: DescribeStreamSummary of {stream} failed ({}); records are cut at 1 MiB",
+            flow.id,
+            aws_smithy_types::error::display::DisplayErrorContext(&e)
+        ),
+        Err(_) => tracing::debug!(
+            "{}: DescribeStreamSummary of {stream} did not answer; records are cut at 1 MiB",
+            flow.id
+        ),
+    }
+    flow
 }
 
 /// How long the first read of a stream's shard map may hold up the start of its flow; after

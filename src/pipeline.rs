@@ -486,10 +486,12 @@ pub fn start_flow<D: crate::sink::Destination>(
 
 /// Lines longer than this are cut while framing: the Java agent's read buffer size.
 fn framing_limit(flow: &FlowConfig) -> usize {
-    match flow.destination {
+    let buffer = match flow.destination {
         Destination::KinesisStream(_) => 5 * 1024 * 1024,
         Destination::DeliveryStream(_) => 4 * 1024 * 1024,
-    }
+    };
+    // A stream that takes larger records (up to 10 MiB) gets them whole.
+    buffer.max(flow.max_record_size_bytes as usize)
 }
 
 /// A thread-name-sized tag of a flow id (thread names are limited to 15 bytes).

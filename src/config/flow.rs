@@ -12,8 +12,11 @@ use super::pattern;
 use super::processing;
 use super::reader::{JavaEnum, Section};
 
-/// Kinesis `PutRecords` limit on the bytes of one batch.
+/// `maxBufferSizeBytes` of Kinesis flows by default: the Java agent's limit (PutRecords' limit
+/// before large records).
 pub const KINESIS_MAX_BUFFER_SIZE_BYTES: u32 = 5 * 1024 * 1024;
+/// PutRecords' limit on the bytes of one call today, the most `maxBufferSizeBytes` may ask for.
+pub const KINESIS_PUT_RECORDS_MAX_BYTES: u32 = 10 * 1024 * 1024;
 /// Kinesis limit on one record (data plus partition key).
 pub const KINESIS_MAX_RECORD_SIZE_BYTES: u32 = 1024 * 1024;
 /// Firehose `PutRecordBatch` limit on the bytes of one batch.
@@ -360,13 +363,18 @@ pub(crate) fn parse(
         fp.source_string()
     );
 
-    let (max_bytes, max_record) = if firehose {
+    let (default_bytes, max_bytes, max_record) = if firehose {
         (
+            FIREHOSE_MAX_BUFFER_SIZE_BYTES,
             FIREHOSE_MAX_BUFFER_SIZE_BYTES,
             FIREHOSE_MAX_RECORD_SIZE_BYTES,
         )
     } else {
-        (KINESIS_MAX_BUFFER_SIZE_BYTES, KINESIS_MAX_RECORD_SIZE_BYTES)
+        (
+            KINESIS_MAX_BUFFER_SIZE_BYTES,
+            KINESIS_PUT_RECORDS_MAX_BYTES,
+            KINESIS_MAX_RECORD_SIZE_BYTES,
+        )
     };
 
     let partition_key_option = if firehose {
@@ -448,7 +456,7 @@ pub(crate) fn parse(
             1,
             MAX_BUFFER_SIZE_RECORDS,
         )?,
-        max_buffer_size_bytes: sec.int_in("maxBufferSizeBytes", max_bytes, 1, max_bytes)?,
+        max_buffer_size_bytes: sec.int_in("maxBufferSizeBytes", default_bytes, 1, max_bytes)?,
         max_record_size_bytes: max_record,
         multi_line_start_pattern: sec.string("multiLineStartPattern")?,
         skip_header_lines: sec.int_in("skipHeaderLines", 0, 0, INT_MAX)?,

@@ -16,6 +16,7 @@ mod faults;
 mod files;
 mod firehose;
 mod imds;
+mod large_requests;
 mod logrotate;
 mod migration;
 mod processing;

@@ -9,6 +9,25 @@ use std::time::{Duration, Instant};
 
 const MIB: f64 = 1_048_576.0;
 
+/// Waits until `kinetail status` says the flow has nothing left to send.
+async fn wait_until_shipped(cfg: &std::path::Path, within: Duration, why: impl Fn() -> String) {
+    let deadline = Instant::now() + within;
+    loop {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kinetail"))
+            .arg("-c")
+            .arg(cfg)
+            .args(["status", "--json"])
+            .output()
+            .unwrap();
+        let flows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if flows[0]["behind"].as_u64() == Some(0) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not shipped in time: {}", why());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_60_mb_backlog_drains_at_the_shard_limits_with_under_1_percent_throttled() {
     let k = Kinesalite::start();
@@ -52,26 +71,10 @@ async fn a_60_mb_backlog_drains_at_the_shard_limits_with_under_1_percent_throttl
         serde_json::json!({}),
     );
     let agent = Agent::start(&cfg, &dir.path().join("agent.log"));
-    let behind = || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kinetail"))
-            .arg("-c")
-            .arg(&cfg)
-            .args(["status", "--json"])
-            .output()
-            .unwrap();
-        let flows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        flows[0]["behind"].as_u64()
-    };
-    let deadline = Instant::now() + Duration::from_secs(150);
-    while behind() != Some(0) {
-        assert!(
-            Instant::now() < deadline,
-            "the backlog did not drain: {:?}; {}",
-            proxy.stats(),
-            agent.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    wait_until_shipped(&cfg, Duration::from_secs(150), || {
+        format!("{:?}; {}", proxy.stats(), agent.log_text())
+    })
+    .await;
     agent.stop(Duration::from_secs(15));
     let s = proxy.stats();
     let secs = s

@@ -141,7 +141,8 @@ fn range_boundaries() {
     check_range(firehose, "maxBufferAgeMillis", 1000, 900_000);
     check_range(kinesis, "maxBufferSizeRecords", 1, 500);
     check_range(firehose, "maxBufferSizeRecords", 1, 500);
-    check_range(kinesis, "maxBufferSizeBytes", 1, 5_242_880);
+    check_range(kinesis, "maxBufferSizeBytes", 1, 10_485_760);
+    assert_eq!(ok(kinesis(json!({}))).max_buffer_size_bytes, 5_242_880);
     check_range(firehose, "maxBufferSizeBytes", 1, 4_194_304);
     check_range(firehose, "aggregatedRecordSizeBytes", 0, 1_024_000);
     check_range(kinesis, "waitOnFullPublishQueueMillis", 1000, 900_000);

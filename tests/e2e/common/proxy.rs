@@ -40,7 +40,15 @@ pub enum Fault {
     CutOffReply,
     /// Forward, then answer 200 with the reply's last entry removed.
     MissingEntry,
+    /// Answer 200 with every entry stored, without forwarding: the proxy is the server (for
+    /// requests a local server refuses, such as kinesalite's 7 MiB cap on a body).
+    Store,
 }
+
+/// A change to the JSON reply of an operation the proxy passes through.
+pub type ReplyEdit = Box<dyn Fn(&mut serde_json::Value) + Send + Sync>;
+
+type Edits = Arc<Vec<(&'static str, ReplyEdit)>>;
 
 /// A Put request as the proxy received it.
 #[derive(Debug, Clone)]
@@ -94,16 +102,27 @@ impl FaultProxy {
     /// Starts a proxy to `upstream_port` on 127.0.0.1 applying `plan` to successive PutRecords
     /// (or PutRecordBatch) calls.
     pub async fn start(upstream_port: u16, plan: Vec<Fault>) -> FaultProxy {
+        FaultProxy::start_editing(upstream_port, plan, Vec::new()).await
+    }
+
+    /// As [`FaultProxy::start`], and also rewrites the JSON replies of other operations: each
+    /// edit applies to the replies of its operation (`DescribeStreamSummary`...).
+    pub async fn start_editing(
+        upstream_port: u16,
+        plan: Vec<Fault>,
+        edits: Vec<(&'static str, ReplyEdit)>,
+    ) -> FaultProxy {
+        let edits: Edits = Arc::new(edits);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let plan = Arc::new(Mutex::new(VecDeque::from(plan)));
         let log = Arc::new(Mutex::new(ProxyLog::default()));
-        let (p, l) = (plan.clone(), log.clone());
+        let (p, l, e) = (plan.clone(), log.clone(), edits.clone());
         let task = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                let (p, l) = (p.clone(), l.clone());
+                let (p, l, e) = (p.clone(), l.clone(), e.clone());
                 tokio::spawn(async move {
-                    let _ = serve(sock, upstream_port, p, l).await;
+                    let _ = serve(sock, upstream_port, p, l, e).await;
                 });
             }
         });
@@ -257,6 +276,7 @@ async fn serve(
     upstream_port: u16,
     plan: Arc<Mutex<VecDeque<Fault>>>,
     log: Arc<Mutex<ProxyLog>>,
+    edits: Edits,
 ) -> std::io::Result<()> {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
@@ -271,8 +291,14 @@ async fn serve(
         let (failed_key, entries_key) = match target.as_deref() {
             Some("PutRecords") => ("FailedRecordCount", "Records"),
             Some("PutRecordBatch") => ("FailedPutCount", "RequestResponses"),
-            _ => {
-                let (status, body) = forward(upstream_port, &req, &req.body).await?;
+            other => {
+                let (status, mut body) = forward(upstream_port, &req, &req.body).await?;
+                if let Some((_, edit)) = edits.iter().find(|(t, _)| Some(*t) == other) {
+                    if let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(&body) {
+                        edit(&mut json);
+                        body = json.to_string().into_bytes();
+                    }
+                }
                 log.lock().unwrap().passed.push((
                     SeenRequest {
                         head: req.head.clone(),
@@ -314,6 +340,13 @@ async fn serve(
                 respond(&mut w, status, body.to_string().as_bytes()).await?;
             }
             Some(Fault::DropBefore) => return Ok(()),
+            Some(Fault::Store) => {
+                let stored: Vec<serde_json::Value> = (0..entries)
+                    .map(|i| serde_json::json!({"SequenceNumber": i.to_string(), "ShardId": "shardId-000000000000", "RecordId": i.to_string()}))
+                    .collect();
+                let out = serde_json::json!({ failed_key: 0, entries_key: stored });
+                respond(&mut w, 200, out.to_string().as_bytes()).await?;
+            }
             Some(Fault::DropAfter) => {
                 let _ = forward(upstream_port, &req, &req.body).await?;
                 log.lock().unwrap().stored_but_unacknowledged += entries;
