@@ -352,15 +352,18 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
                 let (sdk, plane) =
                     data_plane(&mut kinesis, &kinesis_settings(&config, &credentials)).await?;
                 let mut dest = KinesisStream::new(&sdk, &plane, stream).await?;
-                let flow = &with_record_limit(flow, sdk.sdk(), stream).await;
+                let (flow, shards) = tokio::join!(
+                    with_record_limit(flow, sdk.sdk(), stream),
+                    shard_map(sdk.sdk(), stream)
+                );
+                let flow = &flow;
                 let aggregation = match flow.aggregation {
                     AggregationOption::None => None,
                     AggregationOption::Kpl => {
-                        let shards = shard_map(sdk.sdk(), stream).await;
                         dest = dest.with_shards(shards.clone());
                         Some(Aggregation {
                             max_size: flow.aggregation_max_size_bytes as usize,
-                            shards,
+                            shards: shards.clone(),
                         })
                     }
                 };
@@ -372,6 +375,7 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
                         in_flight: in_flight.clone(),
                         metrics,
                         aggregation,
+                        shard_map: Some(shards),
                     },
                     drain_rx.clone(),
                     &file_limits,
@@ -389,6 +393,7 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
                         in_flight: in_flight.clone(),
                         metrics,
                         aggregation: None,
+                        shard_map: None,
                     },
                     drain_rx.clone(),
                     &file_limits,
@@ -639,8 +644,9 @@ async fn with_record_limit(
 }
 
 /// How long the first read of a stream's shard map may hold up the start of its flow; after
-/// that the flow starts with aggregates that pin their records' hash keys until a read succeeds.
-const FIRST_SHARD_MAP_WAIT: Duration = Duration::from_secs(10);
+/// that the flow starts unshaped, with aggregates that pin their records' hash keys, until a
+/// read succeeds.
+const FIRST_SHARD_MAP_WAIT: Duration = Duration::from_secs(3);
 
 /// The shard map of `stream`, read once before its flow starts.
 async fn shard_map(sdk: &aws_config::SdkConfig, stream: &str) -> Arc<ShardMap> {
@@ -656,7 +662,7 @@ async fn shard_map(sdk: &aws_config::SdkConfig, stream: &str) -> Arc<ShardMap> {
         .is_err()
     {
         tracing::warn!(
-            "KinesisStream:{stream}: ListShards did not answer within {FIRST_SHARD_MAP_WAIT:?}; aggregates pin their records' hash keys until it does"
+            "KinesisStream:{stream}: ListShards did not answer within {FIRST_SHARD_MAP_WAIT:?}; requests are not shaped, and aggregates pin their records' hash keys, until it does"
         );
     }
     map

@@ -398,6 +398,9 @@ pub struct Sending<D> {
     pub metrics: Option<crate::metrics::accumulator::FlowMetrics>,
     /// KPL aggregation, when the flow asks for it.
     pub aggregation: Option<crate::sink::batch::Aggregation>,
+    /// The stream's shard map, by which requests are shaped to the shards' write limits
+    /// (Kinesis flows; none for Firehose).
+    pub shard_map: Option<Arc<crate::sink::shards::ShardMap>>,
 }
 
 /// Starts one flow sending as `sending` says.
@@ -413,6 +416,7 @@ pub fn start_flow<D: crate::sink::Destination>(
         in_flight,
         metrics,
         aggregation,
+        shard_map,
     } = sending;
     let chain = Chain::new(&flow.data_processing_options).map_err(|source| FlowError::Process {
         flow: flow.id.clone(),
@@ -460,11 +464,12 @@ pub fn start_flow<D: crate::sink::Destination>(
             retry_initial: Duration::from_millis(flow.retry_initial_backoff_millis.max(1)),
             retry_max: Duration::from_millis(flow.retry_max_backoff_millis.max(1)),
             max_sealed: 1,
-            shaping: aggregation.as_ref().map(|_| ShardLimits {
+            shaping: shard_map.as_ref().map(|_| ShardLimits {
                 bytes_per_sec: f64::from(flow.shard_write_bytes_per_second),
                 records_per_sec: f64::from(flow.shard_write_records_per_second),
             }),
             aggregation,
+            shard_map,
         },
         dest,
         in_flight,

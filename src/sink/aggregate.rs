@@ -33,10 +33,33 @@ pub fn record_cost(rec: &Record) -> usize {
     1 + encoded_len_varint(inner as u64) + inner + 1 + encoded_len_varint(key as u64) + key
 }
 
+/// FxHash's mixing step over a key's bytes: the key table's map is probed once per record, and
+/// SipHash (the default, built against flooding by untrusted keys: these are our own) was 4 % of
+/// an aggregating flow's CPU.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+}
+
+type KeyIndex = HashMap<PartitionKey, u64, std::hash::BuildHasherDefault<KeyHasher>>;
+
 /// Encodes aggregates, reusing its key table and scratch space between them.
 #[derive(Debug, Default)]
 pub struct Encoder {
-    index: HashMap<PartitionKey, u64>,
+    index: KeyIndex,
     keys: Vec<PartitionKey>,
     indices: Vec<u64>,
 }

@@ -70,6 +70,49 @@ impl Sealed {
     }
 }
 
+/// What a batch of records sent one entry each takes from each shard of `shards`. A
+/// DETERMINISTIC key is placed by its hash; RANDOM keys, which go anywhere, are spread by each
+/// shard's share of the hash keys, plus one standard deviation of that guess: over many
+/// requests the guess runs ahead of what the shards really got, so a shard is not sent more than
+/// it takes, and is used within a few percent of its limit.
+pub fn plain_needs(records: &[Record], shards: &Shards) -> Vec<Need> {
+    let mut exact = vec![(0.0f64, 0.0f64); shards.len()];
+    let (mut spread_bytes, mut spread_records) = (0.0f64, 0.0f64);
+    for r in records {
+        match r.partition_key {
+            PartitionKey::Md5(_) if !shards.covers_everything() => {
+                if let Some(i) = shards.index_of(aggregate::hash_key(&r.partition_key)) {
+                    exact[i].0 += r.size() as f64;
+                    exact[i].1 += 1.0;
+                }
+            }
+            _ => {
+                spread_bytes += r.size() as f64;
+                spread_records += 1.0;
+            }
+        }
+    }
+    (0..shards.len())
+        .filter_map(|i| {
+            let share = shards.share(i);
+            let expected = spread_records * share;
+            let margin = if expected > 0.0 {
+                (expected + (expected * (1.0 - share)).sqrt()) / expected
+            } else {
+                1.0
+            };
+            let bytes = exact[i].0 + spread_bytes * share * margin;
+            let records = exact[i].1 + (expected * margin).min(spread_records);
+            let shard = shards.get(i)?;
+            (records > 0.0).then(|| Need {
+                shard: shard.id.clone(),
+                bytes: bytes.min(spread_bytes + exact[i].0),
+                records,
+            })
+        })
+        .collect()
+}
+
 /// One shard's records in a batch being filled, and the aggregates they make.
 #[derive(Debug, Default)]
 struct Bucket {
@@ -228,6 +271,8 @@ pub struct Batch {
     bytes: usize,
     first_at: Option<Instant>,
     grouping: Option<Grouping>,
+    /// The map a batch of plain records reckons its shards' needs by (shaped flows).
+    shaped_by: Option<Arc<ShardMap>>,
 }
 
 impl Batch {
@@ -240,11 +285,13 @@ impl Batch {
             bytes: 0,
             first_at: None,
             grouping: None,
+            shaped_by: None,
         }
     }
 
-    /// An empty batch of KPL aggregates when `agg` is set, else of records.
-    pub fn with(agg: Option<&Aggregation>) -> Batch {
+    /// An empty batch of KPL aggregates when `agg` is set, else of records whose needs per
+    /// shard are reckoned with `shaped_by`.
+    pub fn with(agg: Option<&Aggregation>, shaped_by: Option<&Arc<ShardMap>>) -> Batch {
         Batch {
             grouping: agg.map(|a| Grouping {
                 agg: a.clone(),
@@ -252,6 +299,7 @@ impl Batch {
                 buckets: Vec::new(),
                 last: None,
             }),
+            shaped_by: shaped_by.cloned(),
             ..Batch::new()
         }
     }
@@ -318,9 +366,18 @@ impl Batch {
         self.entries = 0;
         self.count = 0;
         self.first_at = None;
-        match &mut self.grouping {
-            None => Sealed::plain(std::mem::take(&mut self.records)),
-            Some(g) => g.take(),
+        match (&mut self.grouping, &self.shaped_by) {
+            (Some(g), _) => g.take(),
+            (None, None) => Sealed::plain(std::mem::take(&mut self.records)),
+            (None, Some(map)) => {
+                let shards = map.snapshot();
+                let records = std::mem::take(&mut self.records);
+                Sealed {
+                    needs: plain_needs(&records, &shards),
+                    shards: Some(shards),
+                    ..Sealed::plain(records)
+                }
+            }
         }
     }
 }
@@ -416,7 +473,7 @@ mod tests {
         use crate::record::{AckToken, PartitionKey};
         use crate::sink::aggregate::tests::decode;
         use crate::sink::aggregate::{hash_key, Encoder};
-        use crate::sink::shards::{even, Fixed, ShardMap};
+        use crate::sink::shards::{even, Fixed, ShardMap, Shards};
         use proptest::prelude::*;
 
         async fn aggregation(shards: u128, max_size: usize) -> Aggregation {
@@ -512,7 +569,7 @@ mod tests {
                 let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
                 let agg = rt.block_on(aggregation(shards, max_size));
                 let limits = Limits { max_records, max_bytes, max_age: Duration::from_secs(1) };
-                let mut batch = Batch::with(Some(&agg));
+                let mut batch = Batch::with(Some(&agg), None);
                 let mut sealed: Vec<Sealed> = vec![];
                 for (i, &len) in lens.iter().enumerate() {
                     add(&mut batch, record(i, len, deterministic), &limits, &mut sealed);
@@ -539,6 +596,32 @@ mod tests {
             }
         }
 
+        #[test]
+        fn plain_needs_place_deterministic_keys_and_spread_random_ones() {
+            let shards = Shards::new(even(2));
+            let records: Vec<Record> = (0..1000).map(|i| record(i, 100, true)).collect();
+            let needs = plain_needs(&records, &shards);
+            for (i, n) in needs.iter().enumerate() {
+                let mine: Vec<&Record> = records
+                    .iter()
+                    .filter(|r| shards.index_of(hash_key(&r.partition_key)) == Some(i))
+                    .collect();
+                assert_eq!(n.shard, shards.get(i).unwrap().id);
+                assert_eq!(n.records, mine.len() as f64);
+                assert_eq!(n.bytes, mine.iter().map(|r| r.size()).sum::<usize>() as f64);
+            }
+            let records: Vec<Record> = (0..1000).map(|i| record(i, 100, false)).collect();
+            let needs = plain_needs(&records, &shards);
+            assert_eq!(needs.len(), 2);
+            for n in &needs {
+                // 500 expected, plus one standard deviation (sqrt(1000 * 0.5 * 0.5) = 15.8).
+                assert!((515.0..517.0).contains(&n.records), "{n:?}");
+            }
+            let one = Shards::new(even(1));
+            let needs = plain_needs(&records, &one);
+            assert_eq!(needs[0].records, 1000.0, "one shard gets all, exactly");
+        }
+
         #[tokio::test]
         async fn small_records_fill_aggregates_not_entries() {
             let agg = aggregation(4, 51_200).await;
@@ -547,7 +630,7 @@ mod tests {
                 max_bytes: 5 << 20,
                 max_age: Duration::from_secs(1),
             };
-            let mut batch = Batch::with(Some(&agg));
+            let mut batch = Batch::with(Some(&agg), None);
             let mut sealed: Vec<Sealed> = vec![];
             for i in 0..20_000 {
                 add(&mut batch, record(i, 100, true), &limits, &mut sealed);

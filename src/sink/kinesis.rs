@@ -137,9 +137,8 @@ impl Landing {
                     }
                     start = g.end;
                 }
-            } else if map.is_due() {
-                let map = map.clone();
-                tokio::spawn(async move { map.refresh("periodic").await });
+            } else {
+                map.refresh_if_due();
             }
         }
         let mut results = Vec::with_capacity(self.keys.len());

@@ -23,6 +23,14 @@ use crate::record::{AckSink, Record};
 use batch::{Aggregation, Batch, Limits, Sealed};
 use retry::Backoff;
 use shape::{Shaper, ShardLimits, THROTTLED};
+
+/// The map plain batches are shaped by: the flow's, when it is shaped and not aggregated.
+fn plain_map(settings: &SinkSettings) -> Option<&Arc<shards::ShardMap>> {
+    match (&settings.shaping, &settings.aggregation) {
+        (Some(_), None) => settings.shard_map.as_ref(),
+        _ => None,
+    }
+}
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
@@ -173,8 +181,11 @@ pub struct SinkSettings {
     pub max_sealed: usize,
     /// KPL aggregation, when the flow asks for it.
     pub aggregation: Option<Aggregation>,
-    /// Per-shard write limits that aggregated batches are shaped to.
+    /// Per-shard write limits that requests are shaped to.
     pub shaping: Option<ShardLimits>,
+    /// The stream's shard map, by which batches of plain records are shaped (aggregated ones
+    /// use their aggregation's).
+    pub shard_map: Option<Arc<shards::ShardMap>>,
 }
 
 /// Rate limit for error log lines.
@@ -187,23 +198,71 @@ struct Flight {
     result: Result<EntryResults, SendError>,
 }
 
-/// Which shard each entry of a request in flight went to (aggregated batches), so that its
-/// throttled entries slow down that shard alone.
+/// Which shard the entries of a request in flight went to, so that throttled entries slow
+/// down their shard alone.
 #[derive(Debug, Default)]
-struct ShardGroups(Vec<(usize, String)>);
+enum ShardGroups {
+    /// Not shaped.
+    #[default]
+    None,
+    /// Aggregated: the end of each shard's run of records, and the shard.
+    Runs(Vec<(usize, String)>),
+    /// Plain records: the map they were reckoned by, and the shards they were to go to (a
+    /// throttled record's shard is found from its key when it comes back).
+    Plain(Arc<shards::Shards>, Vec<String>),
+}
 
 impl ShardGroups {
     fn of(batch: &Sealed) -> ShardGroups {
         let Some(shards) = &batch.shards else {
-            return ShardGroups::default();
+            return ShardGroups::None;
         };
-        ShardGroups(
+        if batch.groups.is_empty() {
+            return ShardGroups::Plain(
+                shards.clone(),
+                batch.needs.iter().map(|n| n.shard.clone()).collect(),
+            );
+        }
+        ShardGroups::Runs(
             batch
                 .groups
                 .iter()
                 .filter_map(|g| Some((g.end, shards.get(g.shard?)?.id.clone())))
                 .collect(),
         )
+    }
+
+    /// Tells `shaper` which shards throttled entries of this request and which did not.
+    fn settle(&self, shaper: &mut Shaper, records: &[Record], results: &EntryResults) {
+        let now = Instant::now();
+        let throttled = |c: &Option<String>| c.as_deref() == Some(THROTTLED);
+        match self {
+            ShardGroups::None => {}
+            ShardGroups::Runs(runs) => {
+                let mut start = 0;
+                for (end, shard) in runs {
+                    let hit = results
+                        .get(start..*end)
+                        .is_some_and(|r| r.iter().any(throttled));
+                    shaper.settled(shard, hit, now);
+                    start = *end;
+                }
+            }
+            ShardGroups::Plain(shards, touched) => {
+                let hit: Vec<&str> = records
+                    .iter()
+                    .zip(results)
+                    .filter(|(_, c)| throttled(c))
+                    .filter_map(|(r, _)| {
+                        let i = shards.index_of(aggregate::hash_key(&r.partition_key))?;
+                        Some(shards.get(i)?.id.as_str())
+                    })
+                    .collect();
+                for shard in touched {
+                    shaper.settled(shard, hit.contains(&shard.as_str()), now);
+                }
+            }
+        }
     }
 }
 
@@ -358,6 +417,9 @@ impl<D: Destination> Sink<D> {
         FlowCounters::add(&self.counters.put_calls, 1);
         if let Some(shaper) = &mut state.shaper {
             shaper.take(&batch.needs, Instant::now());
+            if let Some(map) = &state.plain_map {
+                map.refresh_if_due();
+            }
         }
         let fut = self.dest.put(&batch);
         let groups = ShardGroups::of(&batch);
@@ -379,15 +441,7 @@ impl<D: Destination> Sink<D> {
         match f.result {
             Ok(results) => {
                 if let Some(shaper) = &mut state.shaper {
-                    let now = Instant::now();
-                    let mut start = 0;
-                    for (end, shard) in &f.groups.0 {
-                        let throttled = results
-                            .get(start..*end)
-                            .is_some_and(|r| r.iter().any(|c| c.as_deref() == Some(THROTTLED)));
-                        shaper.settled(shard, throttled, now);
-                        start = *end;
-                    }
+                    f.groups.settle(shaper, &f.records, &results);
                 }
                 let mut failed = 0usize;
                 let mut codes: std::collections::BTreeMap<String, usize> = Default::default();
@@ -484,13 +538,16 @@ struct SendLoop {
     stored: Vec<crate::record::AckToken>,
     /// How retried records are batched again (aggregated, with the map as it is by then).
     aggregation: Option<Aggregation>,
+    /// The map plain batches are shaped by.
+    plain_map: Option<Arc<shards::ShardMap>>,
 }
 
 impl SendLoop {
     fn new(settings: &SinkSettings) -> SendLoop {
         SendLoop {
-            batch: Batch::with(settings.aggregation.as_ref()),
+            batch: Batch::with(settings.aggregation.as_ref(), plain_map(settings)),
             aggregation: settings.aggregation.clone(),
+            plain_map: plain_map(settings).cloned(),
             shaper: settings.shaping.map(Shaper::new),
             sealed: VecDeque::new(),
             retry: VecDeque::new(),
@@ -509,7 +566,7 @@ impl SendLoop {
     /// the open batch once the input closed or shutdown began.
     fn seal_ready(&mut self, limits: &Limits) {
         if self.sealed.is_empty() && !self.retry.is_empty() {
-            let mut b = Batch::with(self.aggregation.as_ref());
+            let mut b = Batch::with(self.aggregation.as_ref(), self.plain_map.as_ref());
             while let Some(r) = self.retry.pop_front() {
                 if b.would_overflow(&r, limits) {
                     self.retry.push_front(r);
@@ -642,6 +699,7 @@ mod tests {
                 max_sealed: 2,
                 aggregation: None,
                 shaping: None,
+                shard_map: None,
             },
             dest.clone(),
             InFlight::new(3, 1 << 20, &SharedBudget::with_bytes(1 << 20)),
@@ -747,6 +805,7 @@ mod tests {
             max_sealed: 2,
             aggregation: None,
             shaping: None,
+            shard_map: None,
         }
     }
 

@@ -25,17 +25,13 @@ pub struct ShardRange {
 #[derive(Debug, Clone)]
 pub struct Shards {
     list: Vec<ShardRange>,
-    read_at: Instant,
 }
 
 impl Shards {
     /// A map of these open shards, read now.
     pub fn new(mut list: Vec<ShardRange>) -> Shards {
         list.sort_by_key(|s| s.start);
-        Shards {
-            list,
-            read_at: Instant::now(),
-        }
+        Shards { list }
     }
 
     /// No map yet (the stream could not be read).
@@ -72,6 +68,13 @@ impl Shards {
         (hash <= self.list[i].end).then_some(i)
     }
 
+    /// The share of all hash keys that the shard at `i` takes (what it gets of random keys).
+    pub fn share(&self, i: usize) -> f64 {
+        self.list
+            .get(i)
+            .map_or(0.0, |s| ((s.end - s.start) as f64 + 1.0) / 2f64.powi(128))
+    }
+
     /// True for one open shard taking every hash key (no key needs hashing to be placed).
     pub fn covers_everything(&self) -> bool {
         matches!(&self.list[..], [only] if only.start == 0 && only.end == u128::MAX)
@@ -103,6 +106,8 @@ pub struct ShardMap {
     current: RwLock<Arc<Shards>>,
     /// Serialises reads; holds when the last one started.
     reading: tokio::sync::Mutex<Option<Instant>>,
+    /// When the last read started, successful or not.
+    tried_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl ShardMap {
@@ -113,6 +118,7 @@ impl ShardMap {
             source,
             current: RwLock::new(Arc::new(Shards::unknown())),
             reading: tokio::sync::Mutex::new(None),
+            tried_at: std::sync::Mutex::new(None),
         }
     }
 
@@ -124,10 +130,20 @@ impl ShardMap {
             .clone()
     }
 
-    /// True when the map is unknown or older than [`MAX_AGE`].
+    /// True when the last read (successful or not) is older than [`MAX_AGE`], or there was none.
     pub fn is_due(&self) -> bool {
-        let s = self.snapshot();
-        s.is_unknown() || s.read_at.elapsed() >= MAX_AGE
+        self.tried_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none_or(|t| t.elapsed() >= MAX_AGE)
+    }
+
+    /// Reads the map again in the background when it is due and no read is under way.
+    pub fn refresh_if_due(self: &Arc<Self>) {
+        if self.is_due() && self.reading.try_lock().is_ok() {
+            let map = self.clone();
+            tokio::spawn(async move { map.refresh("periodic").await });
+        }
     }
 
     /// Reads the map again, unless another read started less than [`MIN_GAP`] ago (then waits
@@ -138,6 +154,7 @@ impl ShardMap {
             return self.snapshot();
         }
         *last = Some(Instant::now());
+        *self.tried_at.lock().unwrap_or_else(|e| e.into_inner()) = *last;
         match self.source.read().await {
             Ok(list) if !list.is_empty() => {
                 let fresh = Shards::new(list);
@@ -161,14 +178,14 @@ impl ShardMap {
             }
             Ok(_) => {
                 tracing::warn!(
-                    "KinesisStream:{}: ListShards shows no open shard; aggregates pin their records' hash keys until it does",
+                    "KinesisStream:{}: ListShards shows no open shard; requests are not shaped, and aggregates pin their records' hash keys, until it does",
                     self.stream
                 );
                 self.snapshot()
             }
             Err(e) => {
                 tracing::warn!(
-                    "KinesisStream:{}: the shard map could not be read ({e}); aggregates pin their records' hash keys until it can",
+                    "KinesisStream:{}: the shard map could not be read ({e}); requests are not shaped, and aggregates pin their records' hash keys, until it can (read again every minute)",
                     self.stream
                 );
                 self.snapshot()

@@ -2,7 +2,7 @@
 //! a storm of throttled entries. The limits are enforced per shard, entry by entry, by a proxy
 //! in front of kinesalite (`common::limits`), as Kinesis does.
 
-use crate::common::limits::{Limit, LimitingProxy};
+use crate::common::limits::{Limit, LimitStats, LimitingProxy};
 use crate::common::*;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -28,16 +28,20 @@ async fn wait_until_shipped(cfg: &std::path::Path, within: Duration, why: impl F
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_60_mb_backlog_drains_at_the_shard_limits_with_under_1_percent_throttled() {
+/// Ships what `write` puts in `logs/` into a 2-shard stream behind a proxy enforcing Kinesis's
+/// shard limits, the flow shaped to them (plus `flow_keys`); returns what the proxy saw and how
+/// long, from the first admitted entry to the last, it took.
+async fn ship_through_limits(
+    write: impl FnOnce(&std::path::Path),
+    flow_keys: serde_json::Value,
+) -> (LimitStats, f64) {
     let k = Kinesalite::start();
     let c = client(&k.endpoint()).await;
     create_stream(&c, "shaped", 2).await;
-    let shards = shard_ranges(&c, "shaped").await;
     let proxy = LimitingProxy::start(
         k.port,
         Limit::PerShard {
-            shards,
+            shards: shard_ranges(&c, "shaped").await,
             bytes_per_sec: MIB,
             records_per_sec: 1000.0,
         },
@@ -45,29 +49,22 @@ async fn a_60_mb_backlog_drains_at_the_shard_limits_with_under_1_percent_throttl
     .await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("logs")).unwrap();
-    let path = dir.path().join("logs/backlog.log");
-    {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        let mut i = 0u64;
-        let mut written = 0u64;
-        while written < 60_000_000 {
-            let line = format!("{i:010} {}\n", "s".repeat(180 + (i % 17) as usize));
-            f.write_all(line.as_bytes()).unwrap();
-            written += line.len() as u64;
-            i += 1;
-        }
-        f.flush().unwrap();
+    write(&dir.path().join("logs"));
+    let mut flow = serde_json::json!({
+        "filePattern": format!("{}/logs/*.log", dir.path().display()),
+        "kinesisStream": "shaped",
+        "initialPosition": "START_OF_FILE",
+        "maxBufferAgeMillis": 1000,
+        "shardWriteBytesPerSecond": 1_048_576,
+        "shardWriteRecordsPerSecond": 1000
+    });
+    for (key, value) in flow_keys.as_object().into_iter().flatten() {
+        flow[key] = value.clone();
     }
     let cfg = write_config(
         dir.path(),
         &proxy.endpoint(),
-        serde_json::json!([{
-            "filePattern": format!("{}/logs/*.log", dir.path().display()),
-            "kinesisStream": "shaped",
-            "initialPosition": "START_OF_FILE",
-            "aggregation": "KPL",
-            "maxBufferAgeMillis": 1000
-        }]),
+        serde_json::json!([flow]),
         serde_json::json!({}),
     );
     let agent = Agent::start(&cfg, &dir.path().join("agent.log"));
@@ -82,17 +79,18 @@ async fn a_60_mb_backlog_drains_at_the_shard_limits_with_under_1_percent_throttl
         .unwrap()
         .duration_since(s.first.unwrap())
         .as_secs_f64();
-    // What two shards can take in that time: their rate, plus the second of burst each starts with.
-    let capacity = 2.0 * MIB * (secs + 1.0);
-    let used = s.admitted_bytes as f64 / capacity;
+    (s, secs)
+}
+
+/// Prints the figures of a shaped run and checks the throttled share.
+fn report(s: &LimitStats, secs: f64, what: &str, used: f64) {
     let throttled = s.throttled as f64 / s.entries as f64;
     println!(
-        "{} calls, {} entries, {} throttled ({:.2} %); {:.1} MB in {secs:.1} s: {:.0} % of the shards' capacity",
+        "{} calls, {} entries, {} throttled ({:.2} %); {what} in {secs:.1} s: {:.0} % of the shards' capacity",
         s.calls,
         s.entries,
         s.throttled,
         throttled * 100.0,
-        s.admitted_bytes as f64 / 1e6,
         used * 100.0
     );
     assert!(
@@ -105,4 +103,48 @@ async fn a_60_mb_backlog_drains_at_the_shard_limits_with_under_1_percent_throttl
         "only {:.0} % of the shards' capacity used",
         used * 100.0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60_mb_backlog_drains_at_the_shard_limits_with_under_1_percent_throttled() {
+    let write = |logs: &std::path::Path| {
+        let file = std::fs::File::create(logs.join("backlog.log")).unwrap();
+        let mut f = std::io::BufWriter::new(file);
+        let mut i = 0u64;
+        let mut written = 0u64;
+        while written < 60_000_000 {
+            let line = format!("{i:010} {}\n", "s".repeat(180 + (i % 17) as usize));
+            f.write_all(line.as_bytes()).unwrap();
+            written += line.len() as u64;
+            i += 1;
+        }
+        f.flush().unwrap();
+    };
+    let (s, secs) = ship_through_limits(write, serde_json::json!({"aggregation": "KPL"})).await;
+    // What two shards can take in that time: their rate, plus the second of burst each starts with.
+    let used = s.admitted_bytes as f64 / (2.0 * MIB * (secs + 1.0));
+    report(
+        &s,
+        secs,
+        &format!("{:.1} MB", s.admitted_bytes as f64 / 1e6),
+        used,
+    );
+}
+
+/// Plain records (no aggregation) with RANDOM keys: 24,000 lines into a 2-shard stream go at
+/// the shards' 1,000 records per second, with under 1 % of entries throttled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_records_drain_at_the_shard_record_limits_with_under_1_percent_throttled() {
+    let n = 24_000;
+    let write = |logs: &std::path::Path| {
+        let text: String = (0..n)
+            .map(|i| format!("{i:06} {}\n", "r".repeat(90)))
+            .collect();
+        append(&logs.join("records.log"), &text);
+    };
+    let (s, secs) = ship_through_limits(write, serde_json::json!({})).await;
+    let admitted = s.entries - s.throttled;
+    assert_eq!(admitted, n);
+    let used = admitted as f64 / (2.0 * 1000.0 * (secs + 1.0));
+    report(&s, secs, &format!("{admitted} records"), used);
 }

@@ -320,13 +320,29 @@ impl Drop for Agent {
     }
 }
 
+/// A shard write limit no test reaches (the largest the keys take).
+pub const UNLIMITED: u32 = i32::MAX as u32;
+
 /// Writes an agent.json for one or more flows against a local endpoint.
+///
+/// kinesalite enforces no shard limits, so stream flows get limits no test reaches
+/// (`shardWriteBytesPerSecond`, `shardWriteRecordsPerSecond`) unless they set their own: the
+/// shaping tests set Kinesis's, behind a proxy that enforces them.
 pub fn write_config(
     dir: &Path,
     endpoint: &str,
-    flows: serde_json::Value,
+    mut flows: serde_json::Value,
     extra: serde_json::Value,
 ) -> PathBuf {
+    for flow in flows.as_array_mut().into_iter().flatten() {
+        if flow.get("kinesisStream").is_some() {
+            for key in ["shardWriteBytesPerSecond", "shardWriteRecordsPerSecond"] {
+                if flow.get(key).is_none() {
+                    flow[key] = UNLIMITED.into();
+                }
+            }
+        }
+    }
     let mut conf = serde_json::json!({
         "kinesis.endpoint": endpoint,
         "kinesis.region": "us-east-1",
