@@ -47,9 +47,9 @@ pub struct Sealed {
     pub records: Vec<Record>,
     /// One per entry, in order; empty when every record is an entry of its own.
     pub groups: Vec<Group>,
-    /// The shard map the groups were made with.
+    /// The shard map the groups were made with, or the needs reckoned by.
     pub shards: Option<Arc<Shards>>,
-    /// What it takes from each shard's write limits (aggregated batches only).
+    /// What it takes from each shard's write limits (shaped flows only).
     pub needs: Vec<Need>,
 }
 
