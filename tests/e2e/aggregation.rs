@@ -9,14 +9,6 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// One shard, open or closed, with its hash key range.
-struct ShardInfo {
-    id: String,
-    start: u128,
-    end: u128,
-    parent: Option<String>,
-}
-
 /// One Kinesis record as stored.
 struct Stored {
     shard: usize,
@@ -39,25 +31,7 @@ async fn read_everything(
     c: &aws_sdk_kinesis::Client,
     stream: &str,
 ) -> (Vec<ShardInfo>, Vec<Stored>) {
-    let listed = c
-        .list_shards()
-        .stream_name(stream)
-        .send()
-        .await
-        .expect("ListShards");
-    let shards: Vec<ShardInfo> = listed
-        .shards()
-        .iter()
-        .map(|s| {
-            let r = s.hash_key_range().unwrap();
-            ShardInfo {
-                id: s.shard_id().to_owned(),
-                start: r.starting_hash_key().parse().unwrap(),
-                end: r.ending_hash_key().parse().unwrap(),
-                parent: s.parent_shard_id().map(str::to_owned),
-            }
-        })
-        .collect();
+    let shards = list_shards(c, stream).await;
     let mut stored = Vec::new();
     for (i, s) in shards.iter().enumerate() {
         let mut it = c
@@ -138,10 +112,6 @@ fn deaggregate(stored: &[Stored]) -> Vec<Vec<User>> {
         .collect()
 }
 
-fn hash_of(pk: &str) -> u128 {
-    u128::from_be_bytes(Md5::digest(pk.as_bytes()).into())
-}
-
 /// What a KCL 2.x consumer of each shard delivers: the user records of every aggregate whose
 /// sub-records all hash into the shard holding it; the other aggregates it drops whole.
 struct Consumed {
@@ -172,7 +142,7 @@ async fn consume(c: &aws_sdk_kinesis::Client, stream: &str) -> (Vec<ShardInfo>, 
         let inside = users.iter().all(|u| {
             let h = match &u.ehk {
                 Some(e) => e.parse().unwrap(),
-                None => hash_of(&u.pk),
+                None => hash_key_of(&u.pk),
             };
             shard.start <= h && h <= shard.end
         });

@@ -46,7 +46,7 @@ async fn deterministic_keys_route_by_md5_hash_range() {
             hex::encode(Md5::digest(&r.data)),
             "key is not MD5 of the record"
         );
-        let h = u128::from_be_bytes(Md5::digest(r.partition_key.as_bytes()).into());
+        let h = hash_key_of(&r.partition_key);
         let (id, _, _) = ranges
             .iter()
             .find(|(_, lo, hi)| *lo <= h && h <= *hi)

@@ -6,7 +6,6 @@
 //! Built on the fault proxy's HTTP plumbing; only admitted entries reach the server.
 
 use super::proxy::{forward, read_request, respond};
-use md5::{Digest, Md5};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::BufReader;
@@ -125,9 +124,7 @@ impl Drop for LimitingProxy {
 fn hash_of(entry: &serde_json::Value) -> u128 {
     match entry["ExplicitHashKey"].as_str() {
         Some(e) => e.parse().unwrap_or(0),
-        None => u128::from_be_bytes(
-            Md5::digest(entry["PartitionKey"].as_str().unwrap_or("").as_bytes()).into(),
-        ),
+        None => super::stream::hash_key_of(entry["PartitionKey"].as_str().unwrap_or("")),
     }
 }
 

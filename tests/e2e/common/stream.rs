@@ -53,8 +53,21 @@ pub async fn create_stream(c: &aws_sdk_kinesis::Client, name: &str, shards: i32)
     }
 }
 
-/// Every shard of `stream` as (id, first hash key, last hash key), from ListShards.
-pub async fn shard_ranges(c: &aws_sdk_kinesis::Client, stream: &str) -> Vec<(String, u128, u128)> {
+/// One shard, open or closed, as ListShards gives it.
+#[derive(Debug, Clone)]
+pub struct ShardInfo {
+    /// `shardId-000000000001`.
+    pub id: String,
+    /// First hash key it takes.
+    pub start: u128,
+    /// Last hash key it takes.
+    pub end: u128,
+    /// The shard it was split or merged from.
+    pub parent: Option<String>,
+}
+
+/// Every shard of `stream`, open or closed, from ListShards.
+pub async fn list_shards(c: &aws_sdk_kinesis::Client, stream: &str) -> Vec<ShardInfo> {
     let listed = c
         .list_shards()
         .stream_name(stream)
@@ -66,13 +79,29 @@ pub async fn shard_ranges(c: &aws_sdk_kinesis::Client, stream: &str) -> Vec<(Str
         .iter()
         .map(|s| {
             let r = s.hash_key_range().unwrap();
-            (
-                s.shard_id().to_owned(),
-                r.starting_hash_key().parse().unwrap(),
-                r.ending_hash_key().parse().unwrap(),
-            )
+            ShardInfo {
+                id: s.shard_id().to_owned(),
+                start: r.starting_hash_key().parse().unwrap(),
+                end: r.ending_hash_key().parse().unwrap(),
+                parent: s.parent_shard_id().map(str::to_owned),
+            }
         })
         .collect()
+}
+
+/// Every shard of `stream` as (id, first hash key, last hash key).
+pub async fn shard_ranges(c: &aws_sdk_kinesis::Client, stream: &str) -> Vec<(String, u128, u128)> {
+    list_shards(c, stream)
+        .await
+        .into_iter()
+        .map(|s| (s.id, s.start, s.end))
+        .collect()
+}
+
+/// The hash key Kinesis routes a partition key by: the MD5 of its text, big-endian.
+pub fn hash_key_of(partition_key: &str) -> u128 {
+    use md5::{Digest, Md5};
+    u128::from_be_bytes(Md5::digest(partition_key.as_bytes()).into())
 }
 
 /// One record read back.
