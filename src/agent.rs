@@ -284,6 +284,9 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
     // Kinesis region, and the reverse.
     // One DataPlane per service, so that every flow to it shares one credentials cache entry.
     let mut kinesis: Option<(AwsConfig, DataPlane)> = None;
+    // One control-plane client, and what it read of each stream, for all the flows.
+    let mut control: Option<aws_sdk_kinesis::Client> = None;
+    let mut streams: std::collections::HashMap<String, StreamFacts> = Default::default();
     let mut firehose: Option<(AwsConfig, DataPlane)> = None;
     let threads = config.max_sending_threads as usize;
     let shared_budget = SharedBudget::new(config.flows.len(), threads);
@@ -352,10 +355,18 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
                 let (sdk, plane) =
                     data_plane(&mut kinesis, &kinesis_settings(&config, &credentials)).await?;
                 let mut dest = KinesisStream::new(&sdk, &plane, stream).await?;
-                let (flow, shards) = tokio::join!(
-                    with_record_limit(flow, sdk.sdk(), stream),
-                    shard_map(sdk.sdk(), stream)
-                );
+                if !streams.contains_key(stream) {
+                    let client =
+                        control.get_or_insert_with(|| aws_sdk_kinesis::Client::new(sdk.sdk()));
+                    let facts = stream_facts(client, stream).await;
+                    streams.insert(stream.clone(), facts);
+                }
+                let facts = &streams[stream];
+                let shards = facts.shards.clone();
+                let mut flow = flow.clone();
+                if let Some(bytes) = facts.max_record_bytes {
+                    flow.max_record_size_bytes = bytes;
+                }
                 let flow = &flow;
                 let aggregation = match flow.aggregation {
                     AggregationOption::None => None,
@@ -600,70 +611,68 @@ fn log_at(level: tracing::Level, msg: &str) {
     }
 }
 
-/// How long reading a stream's maximum record size may hold up the start of its flow.
-const RECORD_LIMIT_WAIT: Duration = Duration::from_secs(3);
+/// How long reading a stream's maximum record size and its shard map may hold up the start of
+/// its first flow; after that the flow starts with records cut at 1 MiB, unshaped, with
+/// aggregates that pin their records' hash keys, until the map is read.
+const STREAM_FACTS_WAIT: Duration = Duration::from_secs(3);
 
-/// `flow` with the record size limit of its stream (`MaxRecordSizeInKiB`, up to 10 MiB; 1 MiB
-/// when the stream does not say or cannot be asked).
-async fn with_record_limit(
-    flow: &crate::config::FlowConfig,
-    sdk: &aws_config::SdkConfig,
-    stream: &str,
-) -> crate::config::FlowConfig {
-    let mut flow = flow.clone();
-    let asked = aws_sdk_kinesis::Client::new(sdk)
-        .describe_stream_summary()
-        .stream_name(stream)
-        .send();
-    match tokio::time::timeout(RECORD_LIMIT_WAIT, asked).await {
-        Ok(Ok(out)) => {
-            let kib = out
-                .stream_description_summary()
-                .and_then(|s| s.max_record_size_in_kib());
-            if let Some(kib) = kib.filter(|&k| k > 1024) {
-                let bytes = (kib as u32).min(10 * 1024) * 1024;
-                tracing::info!(
-                    "{}: KinesisStream:{stream} takes records of up to {} KiB",
-                    flow.id,
-                    bytes / 1024
-                );
-                flow.max_record_size_bytes = bytes;
-            }
-        }
-        Ok(Err(e)) => tracing::debug!(
-            "{}: DescribeStreamSummary of {stream} failed ({}); records are cut at 1 MiB",
-            flow.id,
-            aws_smithy_types::error::display::DisplayErrorContext(&e)
-        ),
-        Err(_) => tracing::debug!(
-            "{}: DescribeStreamSummary of {stream} did not answer; records are cut at 1 MiB",
-            flow.id
-        ),
-    }
-    flow
+/// What the agent reads of a stream before its flows start, once per stream.
+struct StreamFacts {
+    /// The stream's shard map, shared by its flows.
+    shards: Arc<ShardMap>,
+    /// `MaxRecordSizeInKiB` in bytes (at most 10 MiB), when the stream takes more than 1 MiB.
+    max_record_bytes: Option<u32>,
 }
 
-/// How long the first read of a stream's shard map may hold up the start of its flow; after
-/// that the flow starts unshaped, with aggregates that pin their records' hash keys, until a
-/// read succeeds.
-const FIRST_SHARD_MAP_WAIT: Duration = Duration::from_secs(3);
-
-/// The shard map of `stream`, read once before its flow starts.
-async fn shard_map(sdk: &aws_config::SdkConfig, stream: &str) -> Arc<ShardMap> {
-    let map = Arc::new(ShardMap::new(
+/// Reads `stream`'s shard map (`ListShards`) and record size limit (`DescribeStreamSummary`)
+/// together, each within [`STREAM_FACTS_WAIT`].
+async fn stream_facts(client: &aws_sdk_kinesis::Client, stream: &str) -> StreamFacts {
+    let shards = Arc::new(ShardMap::new(
         stream,
         Box::new(ListShards {
-            client: aws_sdk_kinesis::Client::new(sdk),
+            client: client.clone(),
             stream: stream.to_owned(),
         }),
     ));
-    if tokio::time::timeout(FIRST_SHARD_MAP_WAIT, map.refresh("start"))
-        .await
-        .is_err()
-    {
+    let asked = client.describe_stream_summary().stream_name(stream).send();
+    let (mapped, described) = tokio::join!(
+        tokio::time::timeout(STREAM_FACTS_WAIT, shards.refresh("start")),
+        tokio::time::timeout(STREAM_FACTS_WAIT, asked)
+    );
+    if mapped.is_err() {
         tracing::warn!(
-            "KinesisStream:{stream}: ListShards did not answer within {FIRST_SHARD_MAP_WAIT:?}; requests are not shaped, and aggregates pin their records' hash keys, until it does"
+            "KinesisStream:{stream}: ListShards did not answer within {STREAM_FACTS_WAIT:?}; requests are not shaped, and aggregates pin their records' hash keys, until it does"
         );
     }
-    map
+    let max_record_bytes = match described {
+        Ok(Ok(out)) => out
+            .stream_description_summary()
+            .and_then(|s| s.max_record_size_in_kib())
+            .filter(|&kib| kib > 1024)
+            .map(|kib| {
+                let bytes = (kib as u32).min(10 * 1024) * 1024;
+                tracing::info!(
+                    "KinesisStream:{stream} takes records of up to {} KiB",
+                    bytes / 1024
+                );
+                bytes
+            }),
+        Ok(Err(e)) => {
+            tracing::debug!(
+                "DescribeStreamSummary of {stream} failed ({}); records are cut at 1 MiB",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            );
+            None
+        }
+        Err(_) => {
+            tracing::debug!(
+                "DescribeStreamSummary of {stream} did not answer; records are cut at 1 MiB"
+            );
+            None
+        }
+    };
+    StreamFacts {
+        shards,
+        max_record_bytes,
+    }
 }
