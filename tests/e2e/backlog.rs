@@ -3,25 +3,7 @@
 
 use crate::common::limits::{Limit, LimitingProxy};
 use crate::common::*;
-use std::io::Write;
 use std::time::{Duration, Instant};
-
-/// Writes `bytes` of numbered log lines (~100 bytes each) to `path`.
-fn write_backlog(path: &std::path::Path, bytes: u64) {
-    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
-    let mut written = 0u64;
-    let mut i = 0u64;
-    while written < bytes {
-        let line = format!(
-            "{i:012} backlog line {}\n",
-            "b".repeat(70 + (i % 13) as usize)
-        );
-        f.write_all(line.as_bytes()).unwrap();
-        written += line.len() as u64;
-        i += 1;
-    }
-    f.flush().unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_endpoint_with_a_1_gb_backlog_keeps_memory_flat_and_another_flow_flowing() {
@@ -39,7 +21,12 @@ async fn a_slow_endpoint_with_a_1_gb_backlog_keeps_memory_flat_and_another_flow_
     .await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("logs")).unwrap();
-    write_backlog(&dir.path().join("logs/big.log"), 1_000_000_000);
+    write_backlog(&dir.path().join("logs/big.log"), 1_000_000_000, |i| {
+        format!(
+            "{i:012} backlog line {}\n",
+            "b".repeat(70 + (i % 13) as usize)
+        )
+    });
     let cfg = write_config(
         dir.path(),
         &proxy.endpoint(),

@@ -4,7 +4,6 @@
 
 use crate::common::limits::{Limit, LimitStats, LimitingProxy};
 use crate::common::*;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 const MIB: f64 = 1_048_576.0;
@@ -108,17 +107,9 @@ fn report(s: &LimitStats, secs: f64, what: &str, used: f64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_60_mb_backlog_drains_at_the_shard_limits_with_under_1_percent_throttled() {
     let write = |logs: &std::path::Path| {
-        let file = std::fs::File::create(logs.join("backlog.log")).unwrap();
-        let mut f = std::io::BufWriter::new(file);
-        let mut i = 0u64;
-        let mut written = 0u64;
-        while written < 60_000_000 {
-            let line = format!("{i:010} {}\n", "s".repeat(180 + (i % 17) as usize));
-            f.write_all(line.as_bytes()).unwrap();
-            written += line.len() as u64;
-            i += 1;
-        }
-        f.flush().unwrap();
+        write_backlog(&logs.join("backlog.log"), 60_000_000, |i| {
+            format!("{i:010} {}\n", "s".repeat(180 + (i % 17) as usize))
+        })
     };
     let (s, secs) = ship_through_limits(write, serde_json::json!({"aggregation": "KPL"})).await;
     // What two shards can take in that time: their rate, plus the second of burst each starts with.

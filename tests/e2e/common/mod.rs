@@ -443,3 +443,17 @@ pub fn append(path: &Path, text: &str) {
         .unwrap();
     f.write_all(text.as_bytes()).unwrap();
 }
+
+/// Writes a backlog of at least `bytes` to a new file at `path`, line `i` being `line(i)`.
+pub fn write_backlog(path: &Path, bytes: u64, line: impl Fn(u64) -> String) {
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    let mut written = 0u64;
+    let mut i = 0u64;
+    while written < bytes {
+        let text = line(i);
+        f.write_all(text.as_bytes()).unwrap();
+        written += text.len() as u64;
+        i += 1;
+    }
+    f.flush().unwrap();
+}
