@@ -2,6 +2,7 @@
 //! aggregation, into one open aggregate per shard, each counted as the entry it will be.
 
 use super::aggregate;
+use super::route::Router;
 use super::shape::Need;
 use super::shards::{ShardMap, Shards};
 use crate::record::{PartitionKey, Record};
@@ -51,6 +52,8 @@ pub struct Sealed {
     pub shards: Option<Arc<Shards>>,
     /// What it takes from each shard's write limits (shaped flows only).
     pub needs: Vec<Need>,
+    /// When its first RANDOM record was given a shard, if any was.
+    pub routed_at: Option<Instant>,
 }
 
 impl Sealed {
@@ -61,6 +64,7 @@ impl Sealed {
             groups: Vec::new(),
             shards: None,
             needs: Vec::new(),
+            routed_at: None,
         }
     }
 
@@ -145,7 +149,18 @@ struct Grouping {
 }
 
 impl Grouping {
-    fn bucket_of(&mut self, rec: &Record) -> usize {
+    /// The bucket of `rec`; `routed` is the shard a router chose for it, by the router's map.
+    fn bucket_of(&mut self, rec: &Record, routed: Option<(usize, &Arc<Shards>)>) -> usize {
+        if let Some((i, by)) = routed {
+            let shards = self.shards.get_or_insert_with(|| by.clone());
+            if Arc::ptr_eq(shards, by) {
+                let n = shards.len();
+                if self.buckets.len() != n + 1 {
+                    self.buckets.resize_with(n + 1, Bucket::default);
+                }
+                return i;
+            }
+        }
         if let Some((key, b)) = self.last {
             if key == rec.partition_key {
                 return b;
@@ -219,6 +234,7 @@ impl Grouping {
             groups: Vec::new(),
             needs: Vec::new(),
             shards,
+            routed_at: None,
         };
         for (i, bucket) in self.buckets.iter_mut().enumerate() {
             // Taken whole, so that a bucket keeps no capacity between batches.
@@ -273,6 +289,14 @@ pub struct Batch {
     grouping: Option<Grouping>,
     /// The map a batch of plain records reckons its shards' needs by (shaped flows).
     shaped_by: Option<Arc<ShardMap>>,
+    /// Chooses the shards of RANDOM records, when the flow has a shard map.
+    router: Option<Router>,
+    /// Plain batches: (bytes, records) routed to each shard of the router's map, and how many
+    /// records were routed in all.
+    routed: Vec<(f64, f64)>,
+    routed_records: usize,
+    /// When the first record of this batch was given a shard.
+    routed_at: Option<Instant>,
 }
 
 impl Batch {
@@ -286,6 +310,10 @@ impl Batch {
             first_at: None,
             grouping: None,
             shaped_by: None,
+            router: None,
+            routed: Vec::new(),
+            routed_records: 0,
+            routed_at: None,
         }
     }
 
@@ -300,7 +328,33 @@ impl Batch {
                 last: None,
             }),
             shaped_by: shaped_by.cloned(),
+            router: agg
+                .map(|a| &a.shards)
+                .or(shaped_by)
+                .map(|map| Router::new(map.clone())),
             ..Batch::new()
+        }
+    }
+
+    /// Gives a RANDOM record a key in the shard chosen for it (see `route`); the shard's index
+    /// goes with the record into [`Batch::would_overflow`] and [`Batch::push`]. An empty batch
+    /// first takes the newest shard map, so that all records of a batch are placed by one map.
+    pub fn route(&mut self, rec: &mut Record) -> Option<usize> {
+        let router = self.router.as_mut()?;
+        if self.count == 0 {
+            router.refresh();
+        }
+        let routed = router.route(rec);
+        if routed.is_some() && self.routed_at.is_none() {
+            self.routed_at = Some(Instant::now());
+        }
+        routed
+    }
+
+    /// Tells the router at which share of its limits each shard is sent now.
+    pub fn reweigh(&mut self, factor: impl Fn(&str) -> f64) {
+        if let Some(r) = &mut self.router {
+            r.reweigh(factor);
         }
     }
 
@@ -315,23 +369,25 @@ impl Batch {
     }
 
     /// Where `rec` goes and what it adds: (bucket, step, entries, bytes).
-    fn plan(&mut self, rec: &Record) -> (usize, Step, usize, usize) {
+    fn plan(&mut self, rec: &Record, routed: Option<usize>) -> (usize, Step, usize, usize) {
         match &mut self.grouping {
             None => (0, Step::Plain, 1, rec.size()),
             Some(g) => {
-                let b = g.bucket_of(rec);
+                let by = self.router.as_ref().map(Router::shards);
+                let b = g.bucket_of(rec, routed.zip(by));
                 let (step, entries, bytes) = g.plan(b, rec);
                 (b, step, entries, bytes)
             }
         }
     }
 
-    /// True when `rec` cannot join without breaking a limit (a lone record always fits).
-    pub fn would_overflow(&mut self, rec: &Record, limits: &Limits) -> bool {
+    /// True when `rec` (routed to `routed`) cannot join without breaking a limit (a lone record
+    /// always fits).
+    pub fn would_overflow(&mut self, rec: &Record, routed: Option<usize>, limits: &Limits) -> bool {
         if self.count == 0 {
             return false;
         }
-        let (_, _, entries, bytes) = self.plan(rec);
+        let (_, _, entries, bytes) = self.plan(rec, routed);
         self.entries + entries > limits.max_records || self.bytes + bytes > limits.max_bytes
     }
 
@@ -340,17 +396,27 @@ impl Batch {
         self.entries >= limits.max_records || self.bytes >= limits.max_bytes
     }
 
-    /// Adds a record.
-    pub fn push(&mut self, rec: Record) {
+    /// Adds a record (routed to `routed`).
+    pub fn push(&mut self, rec: Record, routed: Option<usize>) {
         if self.first_at.is_none() {
             self.first_at = Some(Instant::now());
         }
-        let (b, step, entries, bytes) = self.plan(&rec);
+        let (b, step, entries, bytes) = self.plan(&rec, routed);
         self.entries += entries;
         self.bytes += bytes;
         self.count += 1;
         match &mut self.grouping {
-            None => self.records.push(rec),
+            None => {
+                if let Some(i) = routed {
+                    if self.routed.len() <= i {
+                        self.routed.resize(i + 1, (0.0, 0.0));
+                    }
+                    self.routed[i].0 += rec.size() as f64;
+                    self.routed[i].1 += 1.0;
+                    self.routed_records += 1;
+                }
+                self.records.push(rec)
+            }
             Some(g) => g.push(b, step, bytes, rec),
         }
     }
@@ -366,18 +432,34 @@ impl Batch {
         self.entries = 0;
         self.count = 0;
         self.first_at = None;
-        match (&mut self.grouping, &self.shaped_by) {
+        let routed_at = self.routed_at.take();
+        let sealed = match (&mut self.grouping, &self.shaped_by) {
             (Some(g), _) => g.take(),
             (None, None) => Sealed::plain(std::mem::take(&mut self.records)),
             (None, Some(map)) => {
-                let shards = map.snapshot();
                 let records = std::mem::take(&mut self.records);
+                let routed = std::mem::take(&mut self.routed);
+                let all_routed = std::mem::take(&mut self.routed_records) == records.len();
+                let (needs, shards) = match &self.router {
+                    Some(router) if all_routed => (
+                        routed_needs(&routed, router.shards()),
+                        router.shards().clone(),
+                    ),
+                    _ => {
+                        let shards = map.snapshot();
+                        (plain_needs(&records, &shards), shards)
+                    }
+                };
                 Sealed {
-                    needs: plain_needs(&records, &shards),
+                    needs,
                     shards: Some(shards),
                     ..Sealed::plain(records)
                 }
             }
+        };
+        Sealed {
+            routed_at,
+            ..sealed
         }
     }
 }
@@ -388,13 +470,32 @@ impl Default for Batch {
     }
 }
 
+/// What a batch of routed records takes from each shard: exactly what was routed there.
+fn routed_needs(routed: &[(f64, f64)], shards: &Shards) -> Vec<Need> {
+    routed
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, records))| *records > 0.0)
+        .filter_map(|(i, &(bytes, records))| {
+            Some(Need {
+                shard: shards.get(i)?.id.clone(),
+                bytes,
+                records,
+            })
+        })
+        .collect()
+}
+
 /// Adds `rec`, sealing the current batch into `sealed` first when `rec` would not fit, and after
 /// when the batch is full.
-pub fn add(batch: &mut Batch, rec: Record, limits: &Limits, sealed: &mut impl Extend<Sealed>) {
-    if batch.would_overflow(&rec, limits) {
+pub fn add(batch: &mut Batch, mut rec: Record, limits: &Limits, sealed: &mut impl Extend<Sealed>) {
+    let mut routed = batch.route(&mut rec);
+    if batch.would_overflow(&rec, routed, limits) {
         sealed.extend(std::iter::once(batch.take()));
+        // Placed again by the empty batch, which may have taken a newer map.
+        routed = batch.route(&mut rec);
     }
-    batch.push(rec);
+    batch.push(rec, routed);
     if batch.is_full(limits) {
         sealed.extend(std::iter::once(batch.take()));
     }
@@ -462,10 +563,47 @@ mod tests {
         let l = limits(10, 1000);
         let mut b = Batch::new();
         assert!(b.deadline(&l).is_none());
-        b.push(rec(1));
+        b.push(rec(1), None);
         assert!(b.deadline(&l).unwrap() > Instant::now());
         b.take();
         assert!(b.deadline(&l).is_none());
+    }
+
+    /// A shaped plain batch of RANDOM records: each key hashes into the shard it was routed
+    /// to, and the needs are exactly the bytes and records each shard gets.
+    #[tokio::test]
+    async fn routed_plain_batches_need_what_their_keys_hash_to() {
+        use crate::sink::aggregate::hash_key;
+        use crate::sink::shards::{even, Fixed, ShardMap};
+        let map = Arc::new(ShardMap::new("s", Box::new(Fixed(even(3)))));
+        map.refresh("test").await;
+        let mut b = Batch::with(None, Some(&map));
+        let l = limits(500, 1 << 20);
+        let mut sealed: Vec<Sealed> = vec![];
+        let mut scratch = Vec::new();
+        for i in 0..1200 {
+            let mut r = rec(10 + i % 7);
+            r.partition_key = PartitionKey::random(i as f64 * 13.7, &mut scratch);
+            add(&mut b, r, &l, &mut sealed);
+        }
+        assert_eq!(sealed.len(), 2);
+        for s in &sealed {
+            let shards = s.shards.as_ref().unwrap();
+            let mut want = [(0.0, 0.0); 3];
+            for r in &s.records {
+                let i = shards.index_of(hash_key(&r.partition_key)).unwrap();
+                want[i].0 += r.size() as f64;
+                want[i].1 += 1.0;
+            }
+            assert_eq!(s.needs.len(), 3);
+            for n in &s.needs {
+                let i = (0..3)
+                    .find(|&i| shards.get(i).unwrap().id == n.shard)
+                    .unwrap();
+                assert_eq!((n.bytes, n.records), want[i], "shard {i}");
+            }
+            assert!(s.routed_at.is_some());
+        }
     }
 
     mod aggregated {

@@ -12,6 +12,7 @@ pub mod reply;
 pub mod reply_scan;
 pub mod request;
 pub mod retry;
+pub mod route;
 pub mod send;
 pub mod shape;
 pub mod shards;
@@ -205,15 +206,15 @@ enum ShardGroups {
     /// Not shaped.
     #[default]
     None,
-    /// Aggregated: the end of each shard's run of records, and the shard.
-    Runs(Vec<(usize, String)>),
+    /// Aggregated: the end of each shard's run of records, and the shard; when it was sent.
+    Runs(Vec<(usize, String)>, Instant),
     /// Plain records: the map they were reckoned by, and the shards they were to go to (a
-    /// throttled record's shard is found from its key when it comes back).
-    Plain(Arc<shards::Shards>, Vec<String>),
+    /// throttled record's shard is found from its key when it comes back); when it was sent.
+    Plain(Arc<shards::Shards>, Vec<String>, Instant),
 }
 
 impl ShardGroups {
-    fn of(batch: &Sealed) -> ShardGroups {
+    fn of(batch: &Sealed, sent_at: Instant) -> ShardGroups {
         let Some(shards) = &batch.shards else {
             return ShardGroups::None;
         };
@@ -221,6 +222,7 @@ impl ShardGroups {
             return ShardGroups::Plain(
                 shards.clone(),
                 batch.needs.iter().map(|n| n.shard.clone()).collect(),
+                sent_at,
             );
         }
         ShardGroups::Runs(
@@ -229,6 +231,7 @@ impl ShardGroups {
                 .iter()
                 .filter_map(|g| Some((g.end, shards.get(g.shard?)?.id.clone())))
                 .collect(),
+            sent_at,
         )
     }
 
@@ -238,17 +241,17 @@ impl ShardGroups {
         let throttled = |c: &Option<String>| c.as_deref() == Some(THROTTLED);
         match self {
             ShardGroups::None => {}
-            ShardGroups::Runs(runs) => {
+            ShardGroups::Runs(runs, sent_at) => {
                 let mut start = 0;
                 for (end, shard) in runs {
                     let hit = results
                         .get(start..*end)
                         .is_some_and(|r| r.iter().any(throttled));
-                    shaper.settled(shard, hit, now);
+                    shaper.settled(shard, hit, *sent_at, now);
                     start = *end;
                 }
             }
-            ShardGroups::Plain(shards, touched) => {
+            ShardGroups::Plain(shards, touched, sent_at) => {
                 let hit: Vec<&str> = records
                     .iter()
                     .zip(results)
@@ -259,7 +262,7 @@ impl ShardGroups {
                     })
                     .collect();
                 for shard in touched {
-                    shaper.settled(shard, hit.contains(&shard.as_str()), now);
+                    shaper.settled(shard, hit.contains(&shard.as_str()), *sent_at, now);
                 }
             }
         }
@@ -350,6 +353,9 @@ impl<D: Destination> Sink<D> {
                 (Some(shaper), Some(front)) => shaper.ready_at(&front.needs, now),
                 _ => now,
             };
+            if shaped_at > now && state.reroute_stale_front() {
+                continue;
+            }
             let can_send = !state.sealed.is_empty() && now >= state.send_after && now >= shaped_at;
             let want_input = state.input_open
                 && state.sealed.len() < self.settings.max_sealed.max(1)
@@ -422,7 +428,7 @@ impl<D: Destination> Sink<D> {
             }
         }
         let fut = self.dest.put(&batch);
-        let groups = ShardGroups::of(&batch);
+        let groups = ShardGroups::of(&batch, Instant::now());
         let records = batch.records;
         // The records stay here, not in the task: if the task fails they are still at hand.
         let task = state.flights.spawn(async move {
@@ -442,6 +448,8 @@ impl<D: Destination> Sink<D> {
             Ok(results) => {
                 if let Some(shaper) = &mut state.shaper {
                     f.groups.settle(shaper, &f.records, &results);
+                    state.batch.reweigh(|id| shaper.factor(id));
+                    state.retry_batch.reweigh(|id| shaper.factor(id));
                 }
                 let mut failed = 0usize;
                 let mut codes: std::collections::BTreeMap<String, usize> = Default::default();
@@ -536,8 +544,8 @@ struct SendLoop {
     logs: SendLogs,
     /// The acks of one reply, handed over at once (reused between replies).
     stored: Vec<crate::record::AckToken>,
-    /// How retried records are batched again (aggregated, with the map as it is by then).
-    aggregation: Option<Aggregation>,
+    /// Where retried records are batched again (aggregated, with the map as it is by then).
+    retry_batch: Batch,
     /// The map plain batches are shaped by.
     plain_map: Option<Arc<shards::ShardMap>>,
 }
@@ -546,7 +554,7 @@ impl SendLoop {
     fn new(settings: &SinkSettings) -> SendLoop {
         SendLoop {
             batch: Batch::with(settings.aggregation.as_ref(), plain_map(settings)),
-            aggregation: settings.aggregation.clone(),
+            retry_batch: Batch::with(settings.aggregation.as_ref(), plain_map(settings)),
             plain_map: plain_map(settings).cloned(),
             shaper: settings.shaping.map(Shaper::new),
             sealed: VecDeque::new(),
@@ -566,19 +574,42 @@ impl SendLoop {
     /// the open batch once the input closed or shutdown began.
     fn seal_ready(&mut self, limits: &Limits) {
         if self.sealed.is_empty() && !self.retry.is_empty() {
-            let mut b = Batch::with(self.aggregation.as_ref(), self.plain_map.as_ref());
-            while let Some(r) = self.retry.pop_front() {
-                if b.would_overflow(&r, limits) {
+            let b = &mut self.retry_batch;
+            while let Some(mut r) = self.retry.pop_front() {
+                // A RANDOM record may go to another shard than the one that refused it.
+                let routed = b.route(&mut r);
+                if b.would_overflow(&r, routed, limits) {
                     self.retry.push_front(r);
                     break;
                 }
-                b.push(r);
+                b.push(r, routed);
             }
             self.sealed.push_back(b.take());
         }
         if (!self.input_open || self.deadline.is_some()) && !self.batch.is_empty() {
             self.sealed.push_back(self.batch.take());
         }
+    }
+
+    /// When the oldest sealed batch has to wait for a shard that slowed down after its RANDOM
+    /// records were given their shards, gives them shards again (as the next retry batch), by
+    /// the rates as they are now: the shards with room take what the slowed one cannot.
+    fn reroute_stale_front(&mut self) -> bool {
+        let (Some(shaper), Some(front)) = (&self.shaper, self.sealed.front()) else {
+            return false;
+        };
+        let stale = matches!(
+            (front.routed_at, shaper.last_slowdown()),
+            (Some(routed), Some(slowed)) if routed < slowed
+        );
+        if !stale {
+            return false;
+        }
+        let front = self.sealed.pop_front().unwrap_or_default();
+        for r in front.records.into_iter().rev() {
+            self.retry.push_front(r);
+        }
+        true
     }
 
     /// True once the input closed and every record was acknowledged.

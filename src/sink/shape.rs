@@ -30,6 +30,8 @@ struct Bucket {
     at: Instant,
     /// Share of the limits this shard is sent at now: 1 until it throttles.
     factor: f64,
+    /// When it last slowed down: replies to requests sent before then tell nothing new.
+    slowed_at: Option<Instant>,
 }
 
 /// The token buckets of one stream's shards, by shard id.
@@ -37,6 +39,8 @@ struct Bucket {
 pub struct Shaper {
     limits: ShardLimits,
     buckets: HashMap<String, Bucket>,
+    /// When a shard last slowed down.
+    last_slowdown: Option<Instant>,
 }
 
 /// What one request takes from a shard.
@@ -56,6 +60,7 @@ impl Shaper {
         Shaper {
             limits,
             buckets: HashMap::new(),
+            last_slowdown: None,
         }
     }
 
@@ -69,6 +74,7 @@ impl Shaper {
                 records: limits.records_per_sec,
                 at: now,
                 factor: 1.0,
+                slowed_at: None,
             });
         let dt = now.saturating_duration_since(b.at).as_secs_f64();
         b.bytes = (b.bytes + dt * limits.bytes_per_sec * b.factor).min(limits.bytes_per_sec);
@@ -112,18 +118,31 @@ impl Shaper {
         }
     }
 
-    /// A shard's entries of a request came back: throttled ones halve its rate, a request
-    /// stored whole gives a little of it back.
-    pub fn settled(&mut self, shard: &str, throttled: bool, now: Instant) {
+    /// A shard's entries of a request sent at `sent_at` came back: throttled ones halve its
+    /// rate, a request stored whole gives a little of it back. Once per congestion, as TCP does:
+    /// requests that left before the last slow-down were sent at the old rate, so their replies
+    /// neither slow it again (four requests in flight into one storm would otherwise cut it to a
+    /// sixteenth) nor speed it up.
+    pub fn settled(&mut self, shard: &str, throttled: bool, sent_at: Instant, now: Instant) {
         let b = self.bucket(shard, now);
+        if b.slowed_at.is_some_and(|t| sent_at <= t) {
+            return;
+        }
         if throttled {
+            b.slowed_at = Some(now);
             b.factor = (b.factor / 2.0).max(MIN_FACTOR);
             // What the service refused is not spent: start again from an empty bucket.
             b.bytes = b.bytes.min(0.0);
             b.records = b.records.min(0.0);
+            self.last_slowdown = Some(now);
         } else {
             b.factor = (b.factor + INCREASE).min(1.0);
         }
+    }
+
+    /// When a shard last slowed down.
+    pub fn last_slowdown(&self) -> Option<Instant> {
+        self.last_slowdown
     }
 
     /// The share of its limits a shard is sent at now (1 until it throttles).
@@ -187,23 +206,58 @@ mod tests {
     #[test]
     fn a_throttled_shard_slows_down_alone_and_recovers() {
         let mut s = shaper();
-        let now = Instant::now();
-        s.settled("hot", true, now);
-        s.settled("hot", true, now);
+        let t0 = Instant::now();
+        let mut clock = t0;
+        // Each reply to a request sent after the last one came back.
+        let mut now = || {
+            clock += Duration::from_millis(10);
+            clock
+        };
+        let at = now();
+        s.settled("hot", true, at, now());
+        let at = now();
+        s.settled("hot", true, at, now());
         assert_eq!(s.factor("hot"), 0.25);
         assert_eq!(s.factor("cold"), 1.0);
-        let hot = s.ready_at(&[need("hot", 100_000.0, 1.0)], now);
-        let cold = s.ready_at(&[need("cold", 100_000.0, 1.0)], now);
-        assert_eq!(cold, now, "the other shard goes at once");
-        assert!(hot > now + Duration::from_millis(300), "{:?}", hot - now);
+        let t = now();
+        let hot = s.ready_at(&[need("hot", 100_000.0, 1.0)], t);
+        let cold = s.ready_at(&[need("cold", 100_000.0, 1.0)], t);
+        assert_eq!(cold, t, "the other shard goes at once");
+        assert!(hot > t + Duration::from_millis(300), "{:?}", hot - t);
         for _ in 0..100 {
-            s.settled("hot", false, now);
+            let at = now();
+            s.settled("hot", false, at, now());
         }
         assert_eq!(s.factor("hot"), 1.0);
         for _ in 0..20 {
-            s.settled("hot", true, now);
+            let at = now();
+            s.settled("hot", true, at, now());
         }
         assert_eq!(s.factor("hot"), MIN_FACTOR);
+    }
+
+    #[test]
+    fn replies_to_requests_sent_before_a_slow_down_do_not_move_the_rate() {
+        let mut s = shaper();
+        let sent = Instant::now();
+        let later = sent + Duration::from_millis(50);
+        // Four requests in flight together, all throttled: one slow-down, not four.
+        for _ in 0..4 {
+            s.settled("hot", true, sent, later);
+        }
+        assert_eq!(s.factor("hot"), 0.5);
+        s.settled("hot", false, sent, later);
+        assert_eq!(
+            s.factor("hot"),
+            0.5,
+            "stored at the old rate: no increase either"
+        );
+        s.settled("hot", true, later + Duration::from_millis(1), later);
+        assert_eq!(
+            s.factor("hot"),
+            0.25,
+            "sent after the slow-down: a new congestion"
+        );
     }
 
     #[test]

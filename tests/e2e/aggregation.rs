@@ -283,20 +283,31 @@ async fn kpl_aggregates_are_deaggregated_by_awslabs_into_their_shards_across_a_s
         got.dropped.len(),
         got.per_shard
     );
-    // Keys: DETERMINISTIC is MD5 of the record, RANDOM a Java double in [0, 1e6); none pinned.
-    let mut keys = HashSet::new();
+    // Keys: DETERMINISTIC is MD5 of the record, RANDOM a Java double in [0, 1e6), drawn from
+    // the keys of the shard chosen for the record (256 per shard); none pinned.
+    let (mut det_keys, mut random_keys) = (HashSet::new(), HashSet::new());
     for u in &got.users {
         assert!(u.aggregated, "a record that is not an aggregate");
         assert_eq!(u.ehk, None, "sub-records carry their own keys");
         if u.data.starts_with(b"det ") {
             assert_eq!(u.pk, hex::encode(Md5::digest(&u.data)));
+            det_keys.insert(u.pk.clone());
         } else {
             let v: f64 = u.pk.parse().unwrap();
             assert!((0.0..1_000_000.0).contains(&v), "{}", u.pk);
+            random_keys.insert(u.pk.clone());
         }
-        keys.insert(u.pk.clone());
     }
-    assert!(keys.len() > 4 * half - 10, "keys are per record");
+    assert_eq!(
+        det_keys.len(),
+        2 * half,
+        "DETERMINISTIC keys are per record"
+    );
+    assert!(
+        random_keys.len() > 4 * 200,
+        "only {} distinct RANDOM keys",
+        random_keys.len()
+    );
     assert!(
         got.aggregates * 20 < got.users.len(),
         "{} Kinesis records for {} lines: not aggregated",

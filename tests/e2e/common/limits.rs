@@ -15,11 +15,13 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Debug, Clone)]
 pub enum Limit {
     /// Kinesis's per-shard write limits on every stream: `(shard id, first hash key, last hash
-    /// key)` of the open shards.
+    /// key)` of the open shards. `spare` is the share of each shard's limits left to the agent,
+    /// as if another producer used the rest (missing: all of them).
     PerShard {
         shards: Vec<(String, u128, u128)>,
         bytes_per_sec: f64,
         records_per_sec: f64,
+        spare: Vec<f64>,
     },
     /// PutRecords to `stream` forwarded one at a time at `bytes_per_sec` of request body; other
     /// streams pass straight through.
@@ -40,6 +42,23 @@ pub struct LimitStats {
     /// When the first and the last admitted entry came.
     pub first: Option<Instant>,
     pub last: Option<Instant>,
+    /// Each PutRecords: when it came, its entries, how many were throttled.
+    pub log: Vec<(Instant, usize, usize)>,
+}
+
+impl LimitStats {
+    /// The share of entries throttled in calls that came `after` the first call.
+    pub fn throttled_after(&self, after: Duration) -> f64 {
+        let Some(&(t0, _, _)) = self.log.first() else {
+            return 0.0;
+        };
+        let (entries, throttled) = self
+            .log
+            .iter()
+            .filter(|(t, _, _)| t.duration_since(t0) > after)
+            .fold((0, 0), |(e, t), (_, ce, ct)| (e + ce, t + ct));
+        throttled as f64 / entries.max(1) as f64
+    }
 }
 
 struct Bucket {
@@ -75,12 +94,15 @@ impl LimitingProxy {
                 shards,
                 bytes_per_sec,
                 records_per_sec,
-            } => shards
-                .iter()
-                .map(|_| Bucket {
-                    bytes: *bytes_per_sec,
-                    records: *records_per_sec,
-                    at: now,
+                spare,
+            } => (0..shards.len())
+                .map(|i| {
+                    let spare = spare.get(i).copied().unwrap_or(1.0);
+                    Bucket {
+                        bytes: bytes_per_sec * spare,
+                        records: records_per_sec * spare,
+                        at: now,
+                    }
                 })
                 .collect(),
             Limit::SlowStream { .. } => Vec::new(),
@@ -148,17 +170,20 @@ fn admit(state: &mut State, records: &[serde_json::Value]) -> Vec<bool> {
         shards,
         bytes_per_sec,
         records_per_sec,
+        spare,
     } = limit
     else {
         return vec![true; records.len()];
     };
-    for b in buckets.iter_mut() {
+    for (i, b) in buckets.iter_mut().enumerate() {
+        let spare = spare.get(i).copied().unwrap_or(1.0);
+        let (bytes_per_sec, records_per_sec) = (*bytes_per_sec * spare, *records_per_sec * spare);
         let dt = now.duration_since(b.at).as_secs_f64();
-        b.bytes = (b.bytes + dt * *bytes_per_sec).min(*bytes_per_sec);
-        b.records = (b.records + dt * *records_per_sec).min(*records_per_sec);
+        b.bytes = (b.bytes + dt * bytes_per_sec).min(bytes_per_sec);
+        b.records = (b.records + dt * records_per_sec).min(records_per_sec);
         b.at = now;
     }
-    records
+    let out: Vec<bool> = records
         .iter()
         .map(|r| {
             let h = hash_of(r);
@@ -179,7 +204,10 @@ fn admit(state: &mut State, records: &[serde_json::Value]) -> Vec<bool> {
                 false
             }
         })
-        .collect()
+        .collect();
+    let throttled = out.iter().filter(|a| !**a).count();
+    stats.log.push((now, records.len(), throttled));
+    out
 }
 
 async fn serve(
