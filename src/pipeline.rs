@@ -6,7 +6,7 @@ use crate::java::regex::{self, RegexError};
 use crate::log_limit::LogLimiter;
 use crate::metrics::FlowCounters;
 use crate::process::{Chain, Outcome};
-use crate::record::{truncate_to_fit, AckSink, AckToken, PartitionKey, Record};
+use crate::record::{truncate_to_fit, AckSink, AckToken, PartitionKey, Record, RANDOM_KEY_MAX};
 use crate::sink::batch::Limits;
 use crate::sink::partition::random_value;
 use crate::sink::shape::ShardLimits;
@@ -183,6 +183,13 @@ impl TailOutput for Producer {
         }
         let partition_key = match self.partition_keys {
             Some(PartitionKeyOption::Deterministic) => PartitionKey::md5_of(&self.arena[from..]),
+            // Drawn by the sender from the keys of the shard it chooses; a record that may be
+            // cut gets its key now, so that it is cut by the key it is sent with.
+            Some(PartitionKeyOption::Random)
+                if self.arena.len() - from + RANDOM_KEY_MAX <= self.max_record_size =>
+            {
+                PartitionKey::Undrawn
+            }
             Some(PartitionKeyOption::Random) => {
                 PartitionKey::random(random_value(), &mut self.key_scratch)
             }

@@ -31,6 +31,9 @@ pub enum PartitionKey {
     },
     /// DETERMINISTIC: the lowercase hex (32 bytes) of this MD5 digest of the record.
     Md5([u8; 16]),
+    /// RANDOM, not drawn yet: the sender draws it, from the keys of the shard it chooses for the
+    /// record (`sink::route`), so that a key is not formatted twice.
+    Undrawn,
 }
 
 impl PartitionKey {
@@ -47,6 +50,16 @@ impl PartitionKey {
         }
     }
 
+    /// A RANDOM key drawn now.
+    pub fn draw() -> PartitionKey {
+        PartitionKey::random(crate::sink::partition::random_value(), &mut Vec::new())
+    }
+
+    /// True for a RANDOM key, drawn or not.
+    pub fn is_random(&self) -> bool {
+        matches!(self, PartitionKey::Random { .. } | PartitionKey::Undrawn)
+    }
+
     /// The DETERMINISTIC key of `data`.
     pub fn md5_of(data: &[u8]) -> PartitionKey {
         use md5::{Digest, Md5};
@@ -59,6 +72,8 @@ impl PartitionKey {
             PartitionKey::None => 0,
             PartitionKey::Random { len, .. } => usize::from(*len),
             PartitionKey::Md5(_) => 32,
+            // The longest it can be drawn as.
+            PartitionKey::Undrawn => RANDOM_KEY_MAX,
         }
     }
 
@@ -67,11 +82,18 @@ impl PartitionKey {
         self.len() == 0
     }
 
-    /// The key's text, in `buf` or in the key itself.
+    /// The key's text, in `buf` or in the key itself (an undrawn key is drawn into `buf`: the
+    /// sender draws every key before it is written, so this is only a safe default).
     pub fn as_text<'a>(&'a self, buf: &'a mut [u8; 32]) -> &'a [u8] {
         match self {
             PartitionKey::None => &[],
             PartitionKey::Random { text, len } => &text[..usize::from(*len)],
+            PartitionKey::Undrawn => {
+                let drawn = PartitionKey::draw();
+                let text = drawn.as_text(&mut [0; 32]).to_vec();
+                buf[..text.len()].copy_from_slice(&text);
+                &buf[..text.len()]
+            }
             PartitionKey::Md5(digest) => {
                 // 16 digest bytes always fit 32 hex digits.
                 let _ = hex::encode_to_slice(digest, buf);

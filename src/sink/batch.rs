@@ -340,7 +340,12 @@ impl Batch {
     /// goes with the record into [`Batch::would_overflow`] and [`Batch::push`]. An empty batch
     /// first takes the newest shard map, so that all records of a batch are placed by one map.
     pub fn route(&mut self, rec: &mut Record) -> Option<usize> {
-        let router = self.router.as_mut()?;
+        let Some(router) = self.router.as_mut() else {
+            if rec.partition_key == PartitionKey::Undrawn {
+                rec.partition_key = PartitionKey::draw();
+            }
+            return None;
+        };
         if self.count == 0 {
             router.refresh();
         }
@@ -435,9 +440,9 @@ impl Batch {
         let routed_at = self.routed_at.take();
         let sealed = match (&mut self.grouping, &self.shaped_by) {
             (Some(g), _) => g.take(),
-            (None, None) => Sealed::plain(std::mem::take(&mut self.records)),
+            (None, None) => Sealed::plain(take_keeping_room(&mut self.records)),
             (None, Some(map)) => {
-                let records = std::mem::take(&mut self.records);
+                let records = take_keeping_room(&mut self.records);
                 let routed = std::mem::take(&mut self.routed);
                 let all_routed = std::mem::take(&mut self.routed_records) == records.len();
                 let (needs, shards) = match &self.router {
@@ -468,6 +473,13 @@ impl Default for Batch {
     fn default() -> Self {
         Batch::new()
     }
+}
+
+/// The records, leaving room for as many again (a batch grown record by record from nothing
+/// reallocated and copied its records eight times).
+fn take_keeping_room(records: &mut Vec<Record>) -> Vec<Record> {
+    let room = records.len();
+    std::mem::replace(records, Vec::with_capacity(room))
 }
 
 /// What a batch of routed records takes from each shard: exactly what was routed there.

@@ -10,7 +10,8 @@ use super::aggregate::hash_key;
 use super::partition::random_value;
 use super::shards::{ShardMap, Shards};
 use crate::record::{PartitionKey, Record};
-use rand::RngExt;
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
 use std::sync::Arc;
 
 /// Keys kept per shard: enough that consecutive records rarely share one, few enough that the
@@ -56,6 +57,8 @@ pub struct Router {
     factors: Vec<f64>,
     /// Running sums of the shards' weights; the last is the total.
     cumulative: Vec<f64>,
+    /// Picks shards and keys (a fast generator: these draws need no cryptographic strength).
+    rng: SmallRng,
 }
 
 impl Router {
@@ -67,6 +70,7 @@ impl Router {
             pools: Vec::new(),
             factors: Vec::new(),
             cumulative: Vec::new(),
+            rng: SmallRng::from_rng(&mut rand::rng()),
         }
     }
 
@@ -119,30 +123,40 @@ impl Router {
     }
 
     /// Gives a RANDOM record a key in the shard chosen for it and returns that shard's index
-    /// in [`Router::shards`]; other records, and all while no map is known, are left alone.
+    /// in [`Router::shards`]; other records are left alone, and while no map is known a RANDOM
+    /// record keeps its key (an undrawn one is drawn).
     pub fn route(&mut self, rec: &mut Record) -> Option<usize> {
-        if !matches!(rec.partition_key, PartitionKey::Random { .. }) {
+        if !rec.partition_key.is_random() {
             return None;
         }
         if self.shards.is_unknown() {
             self.refresh();
         }
+        let Some(i) = self.pick() else {
+            if rec.partition_key == PartitionKey::Undrawn {
+                rec.partition_key = PartitionKey::draw();
+            }
+            return None;
+        };
+        let pool = &self.pools[i];
+        rec.partition_key = pool[self.rng.random_range(0..pool.len())];
+        Some(i)
+    }
+
+    /// A shard with keys, by weight.
+    fn pick(&mut self) -> Option<usize> {
         let total = *self.cumulative.last()?;
         if total <= 0.0 {
             return None;
         }
-        let mut rng = rand::rng();
-        let x = rng.random_range(0.0..total);
-        let i = self
-            .cumulative
-            .partition_point(|&c| c <= x)
-            .min(self.cumulative.len() - 1);
-        let pool = &self.pools[i];
-        if pool.is_empty() {
-            return None;
-        }
-        rec.partition_key = pool[rng.random_range(0..pool.len())];
-        Some(i)
+        let i = match self.cumulative.len() {
+            1 => 0,
+            n => {
+                let x = self.rng.random_range(0.0..total);
+                self.cumulative.partition_point(|&c| c <= x).min(n - 1)
+            }
+        };
+        (!self.pools[i].is_empty()).then_some(i)
     }
 }
 
@@ -245,13 +259,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_a_map_records_keep_their_own_keys() {
+    async fn without_a_map_records_keep_their_own_keys_and_undrawn_ones_are_drawn() {
         let map = Arc::new(ShardMap::new("s", Box::new(Fixed(Vec::new()))));
         let mut router = Router::new(map);
         let key = random();
         let mut rec = record(key);
         assert_eq!(router.route(&mut rec), None);
         assert_eq!(rec.partition_key, key);
+        let mut rec = record(PartitionKey::Undrawn);
+        assert_eq!(router.route(&mut rec), None);
+        let v: f64 = rec.partition_key.text().parse().unwrap();
+        assert!(
+            matches!(rec.partition_key, PartitionKey::Random { .. }) && (0.0..1e6).contains(&v)
+        );
+    }
+
+    #[tokio::test]
+    async fn undrawn_keys_are_drawn_from_their_shards_pool() {
+        let mut router = Router::new(map_of(even(4)).await);
+        for _ in 0..1000 {
+            let mut rec = record(PartitionKey::Undrawn);
+            let i = router.route(&mut rec).unwrap();
+            assert_eq!(
+                router.shards().index_of(hash_key(&rec.partition_key)),
+                Some(i)
+            );
+        }
     }
 
     #[tokio::test]
