@@ -13,6 +13,7 @@ use crate::sink::batch::Aggregation;
 use crate::sink::credentials::{CredentialSettings, SharedCredentials};
 use crate::sink::firehose::DeliveryStream;
 use crate::sink::kinesis::KinesisStream;
+use crate::sink::shape::{Shaper, ShardLimits, SharedShaper};
 use crate::sink::shards::{ListShards, ShardMap};
 use crate::sink::{InFlight, SharedBudget, FLOW_IN_FLIGHT_BYTES, FLOW_MAX_REQUESTS};
 use std::sync::atomic::Ordering;
@@ -361,7 +362,25 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
                     let facts = stream_facts(client, stream).await;
                     streams.insert(stream.clone(), facts);
                 }
-                let facts = &streams[stream];
+                let Some(facts) = streams.get_mut(stream) else {
+                    unreachable!("read just above");
+                };
+                let limits = ShardLimits {
+                    bytes_per_sec: f64::from(flow.shard_write_bytes_per_second),
+                    records_per_sec: f64::from(flow.shard_write_records_per_second),
+                };
+                let (first, shaper) = facts
+                    .shaper
+                    .get_or_insert_with(|| (limits, Shaper::shared(limits)))
+                    .clone();
+                if first != limits {
+                    tracing::warn!(
+                        "{}: shardWriteBytesPerSecond and shardWriteRecordsPerSecond differ from an earlier flow's to KinesisStream:{stream}; a stream's shards are shaped once for all the flows to it, at the first flow's limits ({} bytes and {} records per second)",
+                        flow.id,
+                        first.bytes_per_sec,
+                        first.records_per_sec
+                    );
+                }
                 let shards = facts.shards.clone();
                 let mut flow = flow.clone();
                 if let Some(bytes) = facts.max_record_bytes {
@@ -387,6 +406,7 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
                         metrics,
                         aggregation,
                         shard_map: Some(shards),
+                        shaper: Some(shaper),
                     },
                     drain_rx.clone(),
                     &file_limits,
@@ -405,6 +425,7 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
                         metrics,
                         aggregation: None,
                         shard_map: None,
+                        shaper: None,
                     },
                     drain_rx.clone(),
                     &file_limits,
@@ -622,6 +643,9 @@ struct StreamFacts {
     shards: Arc<ShardMap>,
     /// `MaxRecordSizeInKiB` in bytes (at most 10 MiB), when the stream takes more than 1 MiB.
     max_record_bytes: Option<u32>,
+    /// The token buckets of its shards, shared by its flows (a shard's limits are the stream's,
+    /// whoever writes), at the limits of the first flow to it.
+    shaper: Option<(ShardLimits, SharedShaper)>,
 }
 
 /// Reads `stream`'s shard map (`ListShards`) and record size limit (`DescribeStreamSummary`)
@@ -674,5 +698,6 @@ async fn stream_facts(client: &aws_sdk_kinesis::Client, stream: &str) -> StreamF
     StreamFacts {
         shards,
         max_record_bytes,
+        shaper: None,
     }
 }

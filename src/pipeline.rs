@@ -9,7 +9,6 @@ use crate::process::{Chain, Outcome};
 use crate::record::{truncate_to_fit, AckSink, AckToken, PartitionKey, Record, RANDOM_KEY_MAX};
 use crate::sink::batch::Limits;
 use crate::sink::partition::random_value;
-use crate::sink::shape::ShardLimits;
 use crate::sink::{InFlight, Sink, SinkSettings};
 use crate::tail::open_files::OpenFiles;
 use crate::tail::{
@@ -409,6 +408,8 @@ pub struct Sending<D> {
     /// The stream's shard map, by which requests are shaped to the shards' write limits
     /// (Kinesis flows; none for Firehose).
     pub shard_map: Option<Arc<crate::sink::shards::ShardMap>>,
+    /// The token buckets of the stream's shards, shared by the flows to it (with `shard_map`).
+    pub shaper: Option<crate::sink::shape::SharedShaper>,
 }
 
 /// Starts one flow sending as `sending` says.
@@ -425,6 +426,7 @@ pub fn start_flow<D: crate::sink::Destination>(
         metrics,
         aggregation,
         shard_map,
+        shaper,
     } = sending;
     let chain = Chain::new(&flow.data_processing_options).map_err(|source| FlowError::Process {
         flow: flow.id.clone(),
@@ -476,10 +478,7 @@ pub fn start_flow<D: crate::sink::Destination>(
             retry_initial: Duration::from_millis(flow.retry_initial_backoff_millis.max(1)),
             retry_max: Duration::from_millis(flow.retry_max_backoff_millis.max(1)),
             max_sealed: 1,
-            shaping: shard_map.as_ref().map(|_| ShardLimits {
-                bytes_per_sec: f64::from(flow.shard_write_bytes_per_second),
-                records_per_sec: f64::from(flow.shard_write_records_per_second),
-            }),
+            shaping: shaper,
             aggregation,
             shard_map,
         },

@@ -23,7 +23,13 @@ use crate::metrics::FlowCounters;
 use crate::record::{AckSink, Record};
 use batch::{Aggregation, Batch, Limits, Sealed};
 use retry::Backoff;
-use shape::{Shaper, ShardLimits, THROTTLED};
+use shape::{Shaper, SharedShaper, THROTTLED};
+
+/// The stream's token buckets, which another flow's send loop may have left poisoned: the
+/// buckets are plain numbers, still usable.
+fn lock(shaper: &SharedShaper) -> std::sync::MutexGuard<'_, Shaper> {
+    shaper.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The map plain batches are shaped by: the flow's, when it is shaped and not aggregated.
 fn plain_map(settings: &SinkSettings) -> Option<&Arc<shards::ShardMap>> {
@@ -183,7 +189,7 @@ pub struct SinkSettings {
     /// KPL aggregation, when the flow asks for it.
     pub aggregation: Option<Aggregation>,
     /// Per-shard write limits that requests are shaped to.
-    pub shaping: Option<ShardLimits>,
+    pub shaping: Option<SharedShaper>,
     /// The stream's shard map, by which batches of plain records are shaped (aggregated ones
     /// use their aggregation's).
     pub shard_map: Option<Arc<shards::ShardMap>>,
@@ -349,8 +355,8 @@ impl<D: Destination> Sink<D> {
             if state.deadline.is_some_and(|d| now >= d) {
                 return state.abandon();
             }
-            let shaped_at = match (&mut state.shaper, state.sealed.front()) {
-                (Some(shaper), Some(front)) => shaper.ready_at(&front.needs, now),
+            let shaped_at = match (&state.shaper, state.sealed.front()) {
+                (Some(shaper), Some(front)) => lock(shaper).ready_at(&front.needs, now),
                 _ => now,
             };
             if shaped_at > now && state.reroute_stale_front() {
@@ -394,7 +400,11 @@ impl<D: Destination> Sink<D> {
                 }
                 permit = self.in_flight.acquire(next_bytes), if can_send => {
                     let Some(permit) = permit else { return state.sealed.len() };
-                    self.launch(&mut state, permit);
+                    // Another flow to the stream may have taken the tokens while this one
+                    // waited for its permit: then the permit goes back and the loop waits again.
+                    if state.take_tokens() {
+                        self.launch(&mut state, permit);
+                    }
                 }
                 chunk = input.recv(), if want_input => match chunk {
                     Some(records) => {
@@ -425,11 +435,8 @@ impl<D: Destination> Sink<D> {
         let batch = state.sealed.pop_front().unwrap_or_default();
         FlowCounters::add(&self.counters.records_attempted, batch.records.len() as u64);
         FlowCounters::add(&self.counters.put_calls, 1);
-        if let Some(shaper) = &mut state.shaper {
-            shaper.take(&batch.needs, Instant::now());
-            if let Some(map) = &state.plain_map {
-                map.refresh_if_due();
-            }
+        if let Some(map) = &state.plain_map {
+            map.refresh_if_due();
         }
         // Boxed once here: the request's future is large, and moving it into the task by value
         // copied it (2 % of the CPU on raw lines).
@@ -452,8 +459,9 @@ impl<D: Destination> Sink<D> {
         let total = f.records.len();
         match f.result {
             Ok(results) => {
-                if let Some(shaper) = &mut state.shaper {
-                    f.groups.settle(shaper, &f.records, &results);
+                if let Some(shaper) = &state.shaper {
+                    let mut shaper = lock(shaper);
+                    f.groups.settle(&mut shaper, &f.records, &results);
                     state.batch.reweigh(|id| shaper.factor(id));
                     state.retry_batch.reweigh(|id| shaper.factor(id));
                 }
@@ -540,7 +548,7 @@ struct SendLoop {
     /// The records of each request in flight, by its task.
     sending: HashMap<tokio::task::Id, (Vec<Record>, ShardGroups)>,
     /// Per-shard token buckets, when the flow is shaped.
-    shaper: Option<Shaper>,
+    shaper: Option<SharedShaper>,
     backoff: Backoff,
     /// No request leaves before this (backoff after failures).
     send_after: Instant,
@@ -562,7 +570,7 @@ impl SendLoop {
             batch: Batch::with(settings.aggregation.as_ref(), plain_map(settings)),
             retry_batch: Batch::with(settings.aggregation.as_ref(), plain_map(settings)),
             plain_map: plain_map(settings).cloned(),
-            shaper: settings.shaping.map(Shaper::new),
+            shaper: settings.shaping.clone(),
             sealed: VecDeque::new(),
             retry: VecDeque::new(),
             flights: JoinSet::new(),
@@ -597,6 +605,15 @@ impl SendLoop {
         }
     }
 
+    /// Takes the oldest sealed batch's tokens from the stream's buckets, if they are there (always
+    /// true for a flow that is not shaped).
+    fn take_tokens(&mut self) -> bool {
+        let (Some(shaper), Some(front)) = (&self.shaper, self.sealed.front()) else {
+            return true;
+        };
+        lock(shaper).take_if_ready(&front.needs, Instant::now())
+    }
+
     /// When the oldest sealed batch has to wait for a shard that slowed down after its RANDOM
     /// records were given their shards, gives them shards again (as the next retry batch), by
     /// the rates as they are now: the shards with room take what the slowed one cannot.
@@ -605,7 +622,7 @@ impl SendLoop {
             return false;
         };
         let stale = matches!(
-            (front.routed_at, shaper.last_slowdown()),
+            (front.routed_at, lock(shaper).last_slowdown()),
             (Some(routed), Some(slowed)) if routed < slowed
         );
         if !stale {

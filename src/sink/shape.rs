@@ -14,6 +14,12 @@ pub struct ShardLimits {
     pub records_per_sec: f64,
 }
 
+/// The share of its limits a shard is sent at: a request's travel time varies, so a sender at
+/// exactly the limit finds the service's bucket a few records short now and then, and each
+/// throttled entry halves the shard's rate for seconds (a plain backlog measured 92 % of the
+/// capacity with one throttled entry in 24,000, 100 % with none).
+const HEADROOM: f64 = 0.97;
+
 /// The smallest share of its limits a throttled shard slows down to.
 const MIN_FACTOR: f64 = 1.0 / 16.0;
 
@@ -33,6 +39,9 @@ struct Bucket {
     /// When it last slowed down: replies to requests sent before then tell nothing new.
     slowed_at: Option<Instant>,
 }
+
+/// A stream's token buckets, shared by the flows to it.
+pub type SharedShaper = std::sync::Arc<std::sync::Mutex<Shaper>>;
 
 /// The token buckets of one stream's shards, by shard id.
 #[derive(Debug)]
@@ -55,10 +64,18 @@ pub struct Need {
 }
 
 impl Shaper {
-    /// Buckets at `limits`, each starting full (a second's worth).
+    /// Buckets at `limits` to be shared by a stream's flows.
+    pub fn shared(limits: ShardLimits) -> SharedShaper {
+        std::sync::Arc::new(std::sync::Mutex::new(Shaper::new(limits)))
+    }
+
+    /// Buckets at [`HEADROOM`] of `limits`, each starting full (a second's worth).
     pub fn new(limits: ShardLimits) -> Shaper {
         Shaper {
-            limits,
+            limits: ShardLimits {
+                bytes_per_sec: limits.bytes_per_sec * HEADROOM,
+                records_per_sec: limits.records_per_sec * HEADROOM,
+            },
             buckets: HashMap::new(),
             last_slowdown: None,
         }
@@ -107,6 +124,15 @@ impl Shaper {
             at = at.max(now + Duration::from_secs_f64(secs));
         }
         at
+    }
+
+    /// Takes a request's tokens if it may go now; false if it must wait.
+    pub fn take_if_ready(&mut self, needs: &[Need], now: Instant) -> bool {
+        let ready = self.ready_at(needs, now) <= now;
+        if ready {
+            self.take(needs, now);
+        }
+        ready
     }
 
     /// Takes a request's tokens, as it is sent.
@@ -268,7 +294,8 @@ mod tests {
         assert_eq!(s.ready_at(std::slice::from_ref(&n), now), now);
         s.take(std::slice::from_ref(&n), now);
         let next = s.ready_at(std::slice::from_ref(&n), now);
+        // 970 a second: 370 left, 230 short.
         let wait = next.duration_since(now).as_secs_f64();
-        assert!((0.19..0.21).contains(&wait), "{wait}");
+        assert!((0.23..0.245).contains(&wait), "{wait}");
     }
 }
