@@ -188,7 +188,8 @@ pub struct SinkSettings {
     pub max_sealed: usize,
     /// KPL aggregation, when the flow asks for it.
     pub aggregation: Option<Aggregation>,
-    /// Per-shard write limits that requests are shaped to.
+    /// The token buckets of the stream's shards that requests are shaped to, shared by the
+    /// flows to the stream.
     pub shaping: Option<SharedShaper>,
     /// The stream's shard map, by which batches of plain records are shaped (aggregated ones
     /// use their aggregation's).
@@ -547,7 +548,7 @@ struct SendLoop {
     flights: JoinSet<Result<EntryResults, SendError>>,
     /// The records of each request in flight, by its task.
     sending: HashMap<tokio::task::Id, (Vec<Record>, ShardGroups)>,
-    /// Per-shard token buckets, when the flow is shaped.
+    /// The stream's per-shard token buckets, when the flow is shaped.
     shaper: Option<SharedShaper>,
     backoff: Backoff,
     /// No request leaves before this (backoff after failures).
