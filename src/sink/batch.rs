@@ -72,6 +72,27 @@ impl Sealed {
     pub fn bytes(&self) -> usize {
         self.records.iter().map(Record::size).sum()
     }
+
+    /// Per user record, the shard (index into [`Sealed::shards`]) its entry goes to: its
+    /// aggregate's, else the one its key hashes to; None without a map.
+    pub fn shard_of_each(&self) -> Vec<Option<usize>> {
+        let Some(shards) = &self.shards else {
+            return vec![None; self.records.len()];
+        };
+        if self.groups.is_empty() {
+            return self
+                .records
+                .iter()
+                .map(|r| shards.index_of(aggregate::hash_key(&r.partition_key)))
+                .collect();
+        }
+        let mut out = Vec::with_capacity(self.records.len());
+        for g in &self.groups {
+            out.resize(g.end, g.shard);
+        }
+        out.resize(self.records.len(), None);
+        out
+    }
 }
 
 /// What a batch of records sent one entry each takes from each shard of `shards`. A

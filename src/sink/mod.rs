@@ -348,11 +348,12 @@ impl<D: Destination> Sink<D> {
         let mut state = SendLoop::new(&self.settings);
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
         loop {
+            let now = Instant::now();
+            let held_at = state.release_held(now);
             state.seal_ready(&self.settings.limits);
             if state.finished() {
                 return 0;
             }
-            let now = Instant::now();
             if state.deadline.is_some_and(|d| now >= d) {
                 return state.abandon();
             }
@@ -360,7 +361,7 @@ impl<D: Destination> Sink<D> {
                 (Some(shaper), Some(front)) => lock(shaper).ready_at(&front.needs, now),
                 _ => now,
             };
-            if shaped_at > now && state.reroute_stale_front() {
+            if shaped_at > now && (state.reroute_stale_front() || state.hold_blocked_front(now)) {
                 continue;
             }
             let can_send = !state.sealed.is_empty() && now >= state.send_after && now >= shaped_at;
@@ -420,6 +421,7 @@ impl<D: Destination> Sink<D> {
                 }
                 _ = sleep_until(state.send_after.into()), if !state.sealed.is_empty() && now < state.send_after => {}
                 _ = sleep_until(shaped_at.into()), if !state.sealed.is_empty() && now < shaped_at => {}
+                _ = sleep_until(held_at.unwrap_or(far).into()), if held_at.is_some_and(|t| t > now) => {}
                 changed = drain_by.changed(), if state.deadline.is_none() => {
                     state.start_draining(match changed {
                         Ok(()) => *drain_by.borrow(),
@@ -539,6 +541,17 @@ impl<D: Destination> Sink<D> {
     }
 }
 
+/// The most record bytes a flow holds back for shards that are out of tokens while it sends the
+/// other shards' records (a hot DETERMINISTIC key, a shard another producer keeps busy): about
+/// four seconds of one shard's limits. Past it the flow waits for its slowest shard, as records
+/// are read in file order and the file is the buffer. Held records are copied out of their
+/// chunks, so this bounds what they cost.
+pub const HELD_MAX_BYTES: usize = 4 << 20;
+
+/// A released share of a shard's held records is at least this part of a full bucket (or all of
+/// them), so that a busy shard's records go out in requests of a useful size.
+const RELEASE_SHARE: f64 = 0.1;
+
 /// What one flow's send loop holds between two events: the batch being filled, sealed batches
 /// waiting for an in-flight slot, rejected records waiting for a retry, and requests in flight.
 struct SendLoop {
@@ -563,6 +576,10 @@ struct SendLoop {
     retry_batch: Batch,
     /// The map plain batches are shaped by.
     plain_map: Option<Arc<shards::ShardMap>>,
+    /// Records held back for shards that were out of tokens, by shard id, oldest first.
+    held: std::collections::BTreeMap<String, VecDeque<Record>>,
+    /// Their bytes (at most [`HELD_MAX_BYTES`]).
+    held_bytes: usize,
 }
 
 impl SendLoop {
@@ -582,6 +599,8 @@ impl SendLoop {
             deadline: None,
             logs: SendLogs::new(),
             stored: Vec::new(),
+            held: Default::default(),
+            held_bytes: 0,
         }
     }
 
@@ -636,12 +655,150 @@ impl SendLoop {
         true
     }
 
+    /// When the oldest sealed batch waits for shards that are out of tokens: holds back its
+    /// records that cannot move (DETERMINISTIC keys) of those shards, per shard, up to
+    /// [`HELD_MAX_BYTES`], and batches the rest again (RANDOM records placed anew, where there is
+    /// room), so that one busy shard does not stall the others, nor the batches behind. False
+    /// when nothing was held (not shaped, draining, only RANDOM records, or no room left).
+    fn hold_blocked_front(&mut self, now: Instant) -> bool {
+        if self.deadline.is_some() {
+            return false;
+        }
+        let (Some(shaper), Some(front)) = (&self.shaper, self.sealed.front()) else {
+            return false;
+        };
+        let Some(shards) = front.shards.clone() else {
+            return false;
+        };
+        let blocked: Vec<&str> = {
+            let mut shaper = lock(shaper);
+            front
+                .needs
+                .iter()
+                .filter(|n| shaper.ready_at(std::slice::from_ref(n), now) > now)
+                .map(|n| n.shard.as_str())
+                .collect()
+        };
+        let shard_ids: Vec<Option<&str>> = front
+            .shard_of_each()
+            .into_iter()
+            .zip(&front.records)
+            .map(|(i, r)| {
+                let id = shards.get(i?)?.id.as_str();
+                (blocked.contains(&id) && !r.partition_key.is_random()).then_some(id)
+            })
+            .collect();
+        let held: usize = front
+            .records
+            .iter()
+            .zip(&shard_ids)
+            .filter(|(_, id)| id.is_some())
+            .map(|(r, _)| r.size())
+            .sum();
+        if held == 0 || self.held_bytes + held > HELD_MAX_BYTES {
+            return false;
+        }
+        let shard_ids: Vec<Option<String>> = shard_ids
+            .into_iter()
+            .map(|id| id.map(str::to_owned))
+            .collect();
+        let front = self.sealed.pop_front().unwrap_or_default();
+        let mut rest = Vec::new();
+        for (mut r, id) in front.records.into_iter().zip(shard_ids) {
+            match id {
+                Some(id) => {
+                    // Its chunk's other records go on: let their arena go.
+                    r.detach();
+                    self.held_bytes += r.size();
+                    self.held.entry(id).or_default().push_back(r);
+                }
+                None => rest.push(r),
+            }
+        }
+        for r in rest.into_iter().rev() {
+            self.retry.push_front(r);
+        }
+        true
+    }
+
+    /// Moves held records of shards whose buckets now have room for them (all of them, or at
+    /// least [`RELEASE_SHARE`] of a full bucket) to the front of the retry queue, as much as the
+    /// bucket holds; returns when the next shard will have such room, if any holds records.
+    fn release_held(&mut self, now: Instant) -> Option<Instant> {
+        if self.held.is_empty() {
+            return None;
+        }
+        let Some(shaper) = &self.shaper else {
+            return None;
+        };
+        if !self.sealed.is_empty() || !self.retry.is_empty() {
+            // Released only into an empty queue: what is released is sent next.
+            return None;
+        }
+        let mut shaper = lock(shaper);
+        let (full_bytes, full_records) = shaper.capacity();
+        let mut next: Option<Instant> = None;
+        let mut released = Vec::new();
+        for (shard, queue) in self.held.iter_mut() {
+            let (room_bytes, room_records) = shaper.room(shard, now);
+            let (mut bytes, mut records) = (0.0f64, 0.0f64);
+            let mut take = 0;
+            for r in queue.iter() {
+                let size = r.size() as f64;
+                // A record larger than a bucket goes when the bucket is full.
+                let fits = bytes + size <= room_bytes || (take == 0 && room_bytes >= full_bytes);
+                if !fits || records + 1.0 > room_records {
+                    break;
+                }
+                bytes += size;
+                records += 1.0;
+                take += 1;
+            }
+            let enough = take == queue.len()
+                || bytes >= RELEASE_SHARE * full_bytes
+                || records >= RELEASE_SHARE * full_records;
+            if take > 0 && enough {
+                for r in queue.drain(..take) {
+                    self.held_bytes -= r.size();
+                    released.push(r);
+                }
+            }
+            if !queue.is_empty() {
+                let want_bytes: f64 = queue.iter().map(|r| r.size() as f64).sum();
+                let head = queue.front().map_or(0.0, |r| r.size() as f64);
+                let need = shape::Need {
+                    shard: shard.clone(),
+                    bytes: want_bytes.min(RELEASE_SHARE * full_bytes).max(head),
+                    records: (queue.len() as f64).min(RELEASE_SHARE * full_records),
+                };
+                let mut at = shaper.ready_at(std::slice::from_ref(&need), now);
+                if at <= now {
+                    // Room for the share but not quite for whole records yet: look again soon.
+                    at = now + Duration::from_millis(10);
+                }
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        self.held.retain(|_, q| !q.is_empty());
+        self.retry.extend(released);
+        next
+    }
+
+    /// Puts every held record back in the retry queue (shutdown: no holding back any more).
+    fn unhold_all(&mut self) {
+        for (_, queue) in std::mem::take(&mut self.held) {
+            self.retry.extend(queue);
+        }
+        self.held_bytes = 0;
+    }
+
     /// True once the input closed and every record was acknowledged.
     fn finished(&self) -> bool {
         !self.input_open
             && self.batch.is_empty()
             && self.sealed.is_empty()
             && self.retry.is_empty()
+            && self.held.is_empty()
             && self.flights.is_empty()
     }
 
@@ -650,6 +807,7 @@ impl SendLoop {
         let abandoned = self.batch.len()
             + self.sealed.iter().map(|s| s.records.len()).sum::<usize>()
             + self.retry.len()
+            + self.held.values().map(VecDeque::len).sum::<usize>()
             + self.flights.len();
         self.flights.abort_all();
         abandoned
@@ -659,6 +817,7 @@ impl SendLoop {
     /// batch age.
     fn start_draining(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
+        self.unhold_all();
         if deadline.is_some() {
             self.send_after = self
                 .send_after
@@ -862,6 +1021,152 @@ mod tests {
             shaping: None,
             shard_map: None,
         }
+    }
+
+    /// Two shards splitting the hash keys in half, and a record of `key` on the shard its key
+    /// hashes to: DETERMINISTIC, or RANDOM (already placed) when `random`.
+    fn two_shards() -> Arc<shards::Shards> {
+        let half = u128::MAX / 2;
+        Arc::new(shards::Shards::new(vec![
+            shards::ShardRange {
+                id: "s0".into(),
+                start: 0,
+                end: half,
+            },
+            shards::ShardRange {
+                id: "s1".into(),
+                start: half + 1,
+                end: u128::MAX,
+            },
+        ]))
+    }
+
+    fn keyed(i: u64, key: &str, random: bool) -> Record {
+        let partition_key = if random {
+            crate::record::PartitionKey::random(key.parse().unwrap(), &mut Vec::new())
+        } else {
+            crate::record::PartitionKey::md5_of(key.as_bytes())
+        };
+        Record {
+            partition_key,
+            ..rec(i)
+        }
+    }
+
+    /// A key of each kind on each shard: (shard index, key text).
+    fn keys_on(shards: &shards::Shards, random: bool) -> [String; 2] {
+        let mut found: [Option<String>; 2] = [None, None];
+        for n in 0..1000 {
+            let key = format!("{n}.5");
+            let r = keyed(0, &key, random);
+            let i = shards
+                .index_of(aggregate::hash_key(&r.partition_key))
+                .unwrap();
+            found[i].get_or_insert(key);
+        }
+        found.map(Option::unwrap)
+    }
+
+    /// Buckets of 10 records a second whose shard s0 has just been emptied: its records must
+    /// wait a second.
+    fn s0_out_of_tokens(now: Instant) -> SharedShaper {
+        let shaper = Shaper::shared(shape::ShardLimits {
+            bytes_per_sec: 1e6,
+            records_per_sec: 10.0,
+        });
+        let empty = shape::Need {
+            shard: "s0".into(),
+            bytes: 0.0,
+            records: 9.7,
+        };
+        lock(&shaper).take(&[empty], now);
+        shaper
+    }
+
+    #[test]
+    fn a_shard_out_of_tokens_holds_back_its_fixed_keys_and_the_rest_goes_on() {
+        let map = two_shards();
+        let [fixed0, fixed1] = keys_on(&map, false);
+        let [random0, _] = keys_on(&map, true);
+        let now = Instant::now();
+        let shaper = s0_out_of_tokens(now);
+        let mut state = SendLoop::new(&settings("f"));
+        state.shaper = Some(shaper.clone());
+        let records = vec![
+            keyed(0, &fixed0, false),
+            keyed(1, &fixed1, false),
+            keyed(2, &random0, true),
+            keyed(3, &fixed0, false),
+        ];
+        let needs = batch::plain_needs(&records, &map);
+        state.sealed.push_back(Sealed {
+            shards: Some(map.clone()),
+            needs,
+            ..Sealed::plain(records)
+        });
+        assert!(lock(&shaper).ready_at(&state.sealed[0].needs, now) > now);
+
+        assert!(state.hold_blocked_front(now));
+        assert!(state.sealed.is_empty());
+        let held: Vec<u64> = state.held["s0"].iter().map(|r| r.ack.start / 10).collect();
+        assert_eq!(held, [0, 3], "s0's DETERMINISTIC records wait");
+        let rest: Vec<u64> = state.retry.iter().map(|r| r.ack.start / 10).collect();
+        assert_eq!(rest, [1, 2], "s1's and the RANDOM one go on, in order");
+        assert_eq!(
+            state.held_bytes,
+            state.held["s0"].iter().map(Record::size).sum::<usize>()
+        );
+
+        // Not released into a queue that has records (what is released is sent next), nor
+        // while the bucket is empty.
+        let later = now + Duration::from_secs(1);
+        assert_eq!(state.release_held(later), None);
+        assert_eq!(state.retry.len(), 2);
+        state.retry.clear();
+        let next = state.release_held(now).expect("a time to look again");
+        assert!(next > now);
+        assert!(state.retry.is_empty());
+        // A second later the bucket holds all of them: both are released, oldest first.
+        assert_eq!(state.release_held(later), None);
+        let released: Vec<u64> = state.retry.iter().map(|r| r.ack.start / 10).collect();
+        assert_eq!(released, [0, 3]);
+        assert!(state.held.is_empty() && state.held_bytes == 0);
+    }
+
+    #[test]
+    fn nothing_is_held_past_the_cap_nor_while_draining() {
+        let map = two_shards();
+        let [fixed0, _] = keys_on(&map, false);
+        let now = Instant::now();
+        let shaper = s0_out_of_tokens(now);
+        let front = |state: &mut SendLoop| {
+            let records = vec![keyed(0, &fixed0, false)];
+            let needs = batch::plain_needs(&records, &map);
+            state.sealed.push_back(Sealed {
+                shards: Some(map.clone()),
+                needs,
+                ..Sealed::plain(records)
+            });
+        };
+        let mut state = SendLoop::new(&settings("f"));
+        state.shaper = Some(shaper.clone());
+        state.held_bytes = HELD_MAX_BYTES;
+        front(&mut state);
+        assert!(!state.hold_blocked_front(now), "the cap is reached");
+        assert_eq!(state.sealed.len(), 1);
+
+        let mut state = SendLoop::new(&settings("f"));
+        state.shaper = Some(shaper.clone());
+        front(&mut state);
+        assert!(state.hold_blocked_front(now));
+        state.start_draining(Some(now + Duration::from_secs(5)));
+        assert!(state.held.is_empty() && state.held_bytes == 0);
+        assert_eq!(state.retry.len(), 1, "back in the queue at shutdown");
+        front(&mut state);
+        assert!(
+            !state.hold_blocked_front(now),
+            "no holding back while draining"
+        );
     }
 
     #[tokio::test]

@@ -166,6 +166,17 @@ impl Shaper {
         }
     }
 
+    /// The bytes and records a shard's bucket holds now: what may be sent to it at once.
+    pub fn room(&mut self, shard: &str, now: Instant) -> (f64, f64) {
+        let b = self.bucket(shard, now);
+        (b.bytes, b.records)
+    }
+
+    /// The bytes and records of a full bucket (a second of the limits, with the headroom).
+    pub fn capacity(&self) -> (f64, f64) {
+        (self.limits.bytes_per_sec, self.limits.records_per_sec)
+    }
+
     /// When a shard last slowed down.
     pub fn last_slowdown(&self) -> Option<Instant> {
         self.last_slowdown

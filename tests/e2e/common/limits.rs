@@ -44,6 +44,8 @@ pub struct LimitStats {
     pub last: Option<Instant>,
     /// Each PutRecords: when it came, its entries, how many were throttled.
     pub log: Vec<(Instant, usize, usize)>,
+    /// Per shard (in hash-key order), when each of its admitted entries came.
+    pub admitted_at: Vec<Vec<Instant>>,
 }
 
 impl LimitStats {
@@ -183,6 +185,7 @@ fn admit(state: &mut State, records: &[serde_json::Value]) -> Vec<bool> {
         b.records = (b.records + dt * records_per_sec).min(records_per_sec);
         b.at = now;
     }
+    stats.admitted_at.resize(shards.len(), Vec::new());
     let out: Vec<bool> = records
         .iter()
         .map(|r| {
@@ -198,6 +201,7 @@ fn admit(state: &mut State, records: &[serde_json::Value]) -> Vec<bool> {
                 stats.admitted_bytes += size as u64;
                 stats.first.get_or_insert(now);
                 stats.last = Some(now);
+                stats.admitted_at[i].push(now);
                 true
             } else {
                 stats.throttled += 1;
