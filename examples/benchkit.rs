@@ -4,6 +4,9 @@
 //!   files, ~100 bytes each) from a fixed seed, so every run ships the same bytes;
 //! - `floor FILE`: the compute floor, the work no shipper can avoid: read the file, cut it into
 //!   lines, base64 them into PutRecords bodies of 500 records (or 5 MiB); prints its CPU time;
+//!   `floor FILE --signed` adds what signing and TLS do to each body and no HTTPS shipper can
+//!   avoid either: its SHA-256 (SigV4's payload hash) and its AES-256-GCM sealing in TLS records
+//!   of 16 KiB;
 //! - `blackhole --cert PEM --key PEM --port-file F --expect N`: a local HTTPS endpoint that
 //!   answers PutRecords (and PutRecordBatch) as Kinesis (Firehose) does, counting records and
 //!   bytes, and prints its counts as one JSON line and exits once `N` records arrived.
@@ -22,11 +25,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("gen") if args.len() == 4 => gen(&args[1], &args[2], &args[3]),
-        Some("floor") if args.len() == 2 => floor(&args[1]),
+        Some("floor") if args.len() == 2 => floor(&args[1], false),
+        Some("floor") if args.len() == 3 && args[2] == "--signed" => floor(&args[1], true),
         Some("blackhole") => blackhole(&args[1..]),
-        _ => Err("usage: benchkit gen OUT BYTES SEED | floor FILE | \
+        _ => Err(
+            "usage: benchkit gen OUT BYTES SEED | floor FILE [--signed] | \
              blackhole --cert PEM --key PEM --port-file FILE --expect RECORDS"
-            .into()),
+                .into(),
+        ),
     };
     if let Err(e) = result {
         eprintln!("benchkit: {e}");
@@ -106,7 +112,48 @@ fn cpu_seconds() -> Result<f64, Error> {
     Ok(secs(usage.user_time()) + secs(usage.system_time()))
 }
 
-fn floor(path: &str) -> Result<(), Error> {
+/// What signing and TLS do to a request body: its SHA-256, and its sealing in 16 KiB records.
+struct Sealer {
+    key: aws_lc_rs::aead::LessSafeKey,
+    record: Vec<u8>,
+    seq: u64,
+    /// Folded from every digest and tag, so that no work is optimised away.
+    check: u8,
+}
+
+impl Sealer {
+    fn new() -> Sealer {
+        let key = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &[7u8; 32])
+            .expect("a 32-byte key");
+        Sealer {
+            key: aws_lc_rs::aead::LessSafeKey::new(key),
+            record: Vec::with_capacity(16 * 1024 + 16),
+            seq: 0,
+            check: 0,
+        }
+    }
+
+    fn seal(&mut self, body: &[u8]) -> Result<(), Error> {
+        use sha2::Digest;
+        self.check ^= sha2::Sha256::digest(body)[0];
+        for chunk in body.chunks(16 * 1024) {
+            self.seq += 1;
+            let mut nonce = [0u8; 12];
+            nonce[4..].copy_from_slice(&self.seq.to_be_bytes());
+            self.record.clear();
+            self.record.extend_from_slice(chunk);
+            let tag = self.key.seal_in_place_separate_tag(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+                aws_lc_rs::aead::Aad::from([23u8, 3, 3, 0, 0]),
+                &mut self.record,
+            )?;
+            self.check ^= tag.as_ref()[0];
+        }
+        Ok(())
+    }
+}
+
+fn floor(path: &str, signed: bool) -> Result<(), Error> {
     const MAX_RECORDS: usize = 500;
     const MAX_BYTES: usize = 5 << 20;
     // As long as the text of a typical RANDOM key.
@@ -121,6 +168,7 @@ fn floor(path: &str) -> Result<(), Error> {
     let (mut records, mut requests, mut request_bytes, mut input) = (0u64, 0u64, 0usize, 0u64);
     let mut body_bytes = 0u64;
     let mut in_request = 0usize;
+    let mut sealer = signed.then(Sealer::new);
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
@@ -139,6 +187,9 @@ fn floor(path: &str) -> Result<(), Error> {
                 request.finish();
                 body_bytes += body.len() as u64;
                 requests += 1;
+                if let Some(s) = sealer.as_mut() {
+                    s.seal(&body)?;
+                }
                 request = PutRecordsBody::new(&mut body, "bench");
                 in_request = 0;
                 request_bytes = 0;
@@ -156,11 +207,15 @@ fn floor(path: &str) -> Result<(), Error> {
         request.finish();
         body_bytes += body.len() as u64;
         requests += 1;
+        if let Some(s) = sealer.as_mut() {
+            s.seal(&body)?;
+        }
     }
     let cpu = cpu_seconds()? - start;
     println!(
-        "{{\"input_bytes\":{input},\"records\":{records},\"requests\":{requests},\"body_bytes\":{body_bytes},\"cpu_seconds\":{cpu:.3},\"wall_seconds\":{:.3}}}",
-        wall.elapsed().as_secs_f64()
+        "{{\"input_bytes\":{input},\"records\":{records},\"requests\":{requests},\"body_bytes\":{body_bytes},\"cpu_seconds\":{cpu:.3},\"wall_seconds\":{:.3},\"check\":{}}}",
+        wall.elapsed().as_secs_f64(),
+        sealer.map_or(0, |s| s.check)
     );
     Ok(())
 }
