@@ -255,46 +255,73 @@ async fn two_flows_into_one_stream_share_its_shards_limits() {
     report(&s, secs, &format!("{admitted} records"), used, 0.01, 0.85);
 }
 
-/// A burst of one DETERMINISTIC key (3,000 identical lines: three seconds of its shard) ahead of
-/// 3,000 lines spread over both shards: the other shard's records are sent while the hot one's
-/// wait for their shard's tokens, instead of waiting behind them in file order. The hot shard
-/// still had more than a second of records to go when the other shard's last record arrived
-/// (measured ~2,900 of its ~4,500; without holding back per shard, none).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_one_hot_key_does_not_hold_up_the_other_shards_records() {
-    let n = 3_000;
-    let write = |logs: &std::path::Path| {
-        let mut text = format!("{}\n", "h".repeat(100)).repeat(n);
+/// Ships `n` identical lines of `len` bytes (one DETERMINISTIC key: three seconds of its shard)
+/// ahead of `n` lines spread over both shards, and returns, per shard, the entries and bytes the
+/// proxy admitted after the last one of the shard with fewer bytes (the cold one).
+async fn hot_burst_then_spread(
+    n: usize,
+    len: usize,
+    flow_keys: serde_json::Value,
+) -> [(usize, u64); 2] {
+    let write = move |logs: &std::path::Path| {
+        let mut text = format!("{}\n", "h".repeat(len)).repeat(n);
         for i in 0..n {
-            text.push_str(&format!("{i:06} {}\n", "c".repeat(94)));
+            text.push_str(&format!("{i:06} {}\n", "c".repeat(len - 6)));
         }
         append(&logs.join("records.log"), &text);
     };
-    let (s, secs) = ship_through_limits(
-        write,
-        serde_json::json!({"partitionKeyOption": "DETERMINISTIC"}),
-        vec![],
-    )
-    .await;
-    assert_eq!(s.entries - s.throttled, 2 * n);
-    let by_shard: Vec<usize> = s.admitted_at.iter().map(Vec::len).collect();
-    let (hot, cold) = if by_shard[0] > by_shard[1] {
-        (0, 1)
-    } else {
-        (1, 0)
+    let mut keys = serde_json::json!({"partitionKeyOption": "DETERMINISTIC"});
+    for (key, value) in flow_keys.as_object().into_iter().flatten() {
+        keys[key] = value.clone();
+    }
+    let (s, secs) = ship_through_limits(write, keys, vec![]).await;
+    let bytes = |i: usize| s.admitted_at[i].iter().map(|(_, b)| b).sum::<u64>();
+    let cold = if bytes(0) < bytes(1) { 0 } else { 1 };
+    let cold_done = s.admitted_at[cold].last().unwrap().0;
+    let after = |i: usize| {
+        let late: Vec<u64> = s.admitted_at[i]
+            .iter()
+            .filter(|(t, _)| *t > cold_done)
+            .map(|(_, b)| *b)
+            .collect();
+        (late.len(), late.iter().sum::<u64>())
     };
-    let cold_done = *s.admitted_at[cold].last().unwrap();
-    let hot_after = s.admitted_at[hot]
-        .iter()
-        .filter(|t| **t > cold_done)
-        .count();
+    let hot = 1 - cold;
     println!(
-        "{secs:.1} s; per shard {by_shard:?}; {hot_after} of the hot shard's records came after the other shard's last; {} throttled",
+        "{secs:.1} s; entries per shard {:?}, bytes {:?}; after the cold shard's last, the hot one took {:?} (entries, bytes); {} throttled",
+        [s.admitted_at[0].len(), s.admitted_at[1].len()],
+        [bytes(0), bytes(1)],
+        after(hot),
         s.throttled
     );
+    assert_eq!(s.throttled, 0, "shaped: nothing throttled");
+    [after(0), after(1)]
+}
+
+/// A burst of one DETERMINISTIC key (3,000 identical lines: three seconds of its shard's record
+/// limit) ahead of 3,000 lines spread over both shards: the other shard's records are sent while
+/// the hot one's wait for their shard's tokens, instead of waiting behind them in file order. The
+/// hot shard still had more than a second of records to go when the other shard's last record
+/// arrived (measured ~3,030 of its ~4,500; without holding back per shard, none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_one_hot_key_does_not_hold_up_the_other_shards_records() {
+    let after = hot_burst_then_spread(3_000, 100, serde_json::json!({})).await;
+    let (hot_after, _) = after[0].max(after[1]);
     assert!(
         hot_after >= 1_000,
-        "the other shard's records waited behind the hot key: only {hot_after} of the hot shard's {} records came after its last",
-        by_shard[hot]
+        "the other shard's records waited behind the hot key: only {hot_after} of the hot shard's records came after its last"
+    );
+}
+
+/// The same with KPL aggregates, where the bytes limit binds: 3 MB of one key ahead of 3 MB
+/// spread; more than a second of the hot shard's bytes still to go when the other shard is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_one_hot_key_does_not_hold_up_the_other_shards_aggregates() {
+    let after =
+        hot_burst_then_spread(3_000, 1_000, serde_json::json!({"aggregation": "KPL"})).await;
+    let (_, hot_bytes) = after[0].max(after[1]);
+    assert!(
+        hot_bytes as f64 >= MIB,
+        "the other shard's aggregates waited behind the hot key: only {hot_bytes} bytes of the hot shard came after its last"
     );
 }

@@ -44,8 +44,8 @@ pub struct LimitStats {
     pub last: Option<Instant>,
     /// Each PutRecords: when it came, its entries, how many were throttled.
     pub log: Vec<(Instant, usize, usize)>,
-    /// Per shard (in hash-key order), when each of its admitted entries came.
-    pub admitted_at: Vec<Vec<Instant>>,
+    /// Per shard (in hash-key order), when each of its admitted entries came, and its bytes.
+    pub admitted_at: Vec<Vec<(Instant, u64)>>,
 }
 
 impl LimitStats {
@@ -201,7 +201,7 @@ fn admit(state: &mut State, records: &[serde_json::Value]) -> Vec<bool> {
                 stats.admitted_bytes += size as u64;
                 stats.first.get_or_insert(now);
                 stats.last = Some(now);
-                stats.admitted_at[i].push(now);
+                stats.admitted_at[i].push((now, size as u64));
                 true
             } else {
                 stats.throttled += 1;
