@@ -238,6 +238,14 @@ pub fn validate(config: &AgentConfig) -> Result<(), AgentError> {
     }
 }
 
+/// The signals that stop the agent: SIGTERM and SIGINT.
+pub fn stop_signals() -> nix::sys::signal::SigSet {
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::Signal::SIGTERM);
+    set.add(nix::sys::signal::Signal::SIGINT);
+    set
+}
+
 /// Runs the agent until SIGTERM or SIGINT, then drains within `shutdownTimeoutMillis`. With
 /// `once` (how long without progress ends it), it stops by itself once the files matched at the
 /// start are shipped to the end of their last complete line.
@@ -254,6 +262,8 @@ pub async fn run(config: AgentConfig, once: Option<Duration>) -> Result<(), Agen
         .map_err(AgentError::Signal)?;
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(AgentError::Signal)?;
+    // Listened for now: a stop that came while starting (held back by `main`) is taken here.
+    stop_signals().thread_unblock().ok();
 
     import_java_checkpoints(&config)?;
     let checkpoints = Checkpoints::open(&config.checkpoint_file, config.checkpoint_ttl_days)?;

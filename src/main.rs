@@ -90,6 +90,10 @@ fn raise_open_file_limit() {
 }
 
 fn run(path: &Path, once: Option<std::time::Duration>) -> anyhow::Result<()> {
+    // Held back until the agent listens for them (`agent::run` lets them through): a stop asked
+    // for while it starts is then a clean stop, not a death by the default action. Every thread
+    // started from here on inherits the mask, so the signal waits for the one that lets it in.
+    kinetail::agent::stop_signals().thread_block().ok();
     let config = kinetail::config::load(path)?;
     raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -231,13 +231,27 @@ impl Agent {
     /// SIGTERMs it and asserts it exits 0 within `within`; a failure shows the log's tail and,
     /// for an agent still running, what each of its threads was waiting in.
     pub fn stop(mut self, within: Duration) {
+        // A SIGTERM in the first instants of the process, before its `main` holds the signal
+        // back, kills it by the default action (as it would any program): stop what started.
+        let started_by = Instant::now() + within;
+        while !self.log_text().contains("Startup completed") && Instant::now() < started_by {
+            if self.child.as_mut().unwrap().try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         self.signal(libc::SIGTERM);
         let mut c = self.child.take().unwrap();
         let asked = Instant::now();
         let deadline = asked + within;
         let (code, threads) = loop {
             if let Some(st) = c.try_wait().unwrap() {
-                break (st.code(), String::new());
+                use std::os::unix::process::ExitStatusExt;
+                let how = st
+                    .signal()
+                    .map(|s| format!("(died of signal {s})"))
+                    .unwrap_or_default();
+                break (st.code(), how);
             }
             if Instant::now() >= deadline {
                 let threads = thread_states(c.id());
@@ -254,6 +268,7 @@ impl Agent {
                 "the agent {} {:.1} s after SIGTERM (asked to stop within {:.1} s); its threads:\n{threads}\nlast log lines:\n{}",
                 match code {
                     Some(c) => format!("exited with {c}"),
+                    None if threads.starts_with("(died") => "died of a signal".to_owned(),
                     None => "was still running (killed)".to_owned(),
                 },
                 asked.elapsed().as_secs_f64(),
