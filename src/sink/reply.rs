@@ -400,6 +400,44 @@ mod tests {
     }
 
     #[test]
+    fn compact_entries_in_either_order_and_anything_else_member_by_member() {
+        let read = |entries: &str| {
+            let body = format!(r#"{{"FailedRecordCount":0,"Records":[{entries}]}}"#);
+            scan(body.as_bytes(), names(Api::PutRecords)).map(|(_, e)| {
+                let e: Vec<(Option<String>, bool)> = e
+                    .unwrap()
+                    .into_iter()
+                    .map(|(c, s)| (c.map(Cow::into_owned), s))
+                    .collect();
+                e
+            })
+        };
+        let stored = Some(vec![(None, true)]);
+        assert_eq!(
+            read(r#"{"SequenceNumber":"49","ShardId":"shardId-1"}"#),
+            stored
+        );
+        // kinesalite's order.
+        assert_eq!(
+            read(r#"{"ShardId":"shardId-1","SequenceNumber":"49"}"#),
+            stored
+        );
+        assert_eq!(read(r#"{"SequenceNumber":"49"}"#), stored);
+        assert_eq!(
+            read(r#"{"ShardId":"shardId-1"}"#),
+            Some(vec![(None, false)])
+        );
+        assert_eq!(read(r#"{ "SequenceNumber":"49","ShardId":"s"}"#), stored);
+        assert_eq!(read(r#"{"SequenceNumber":"49","Extra":1}"#), stored);
+        assert_eq!(
+            read(r#"{"SequenceNumber":"49","SequenceNumber":"50"}"#),
+            None
+        );
+        assert_eq!(read(r#"{"SequenceNumber":"4\u0039"}"#), None);
+        assert_eq!(read(r#"{"SequenceNumber":"49","ShardId":"s""#), None);
+    }
+
+    #[test]
     fn usual_replies_take_the_scanner() {
         let partial = r#"{"FailedRecordCount":1,"EncryptionType":"NONE","Records":[
             {"SequenceNumber":"1","ShardId":"s"},

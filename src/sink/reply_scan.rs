@@ -88,17 +88,69 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Option<&'a [u8]> {
         self.expect(b'"')?;
         let start = self.at;
-        let end = start + memchr::memchr2(b'"', b'\\', &self.body[start..])?;
-        let text = &self.body[start..end];
-        // Without an early exit, so that it is compiled to vector instructions.
-        let unprintable = text
-            .iter()
-            .fold(false, |bad, &b| bad | !(0x20..0x7f).contains(&b));
-        if self.body[end] != b'"' || unprintable {
+        let end = self.plain_text_end(start)?;
+        self.at = end + 1;
+        Some(&self.body[start..end])
+    }
+
+    /// The entry of a stored record as the services write it, compact: its id and/or `ShardId`,
+    /// each at most once, with plain string values; whether it names its id. None, with nothing
+    /// read, for anything else (spaces, an `ErrorCode`, another member), which [`Scanner::entry`]
+    /// then reads member by member. Five hundred of these make a usual reply: reading them
+    /// without that loop halves the time a reply takes.
+    fn usual_entry(&mut self, names: Names) -> Option<bool> {
+        let mut at = self.at;
+        if self.body.get(at) != Some(&b'{') {
             return None;
         }
-        self.at = end + 1;
-        Some(text)
+        at += 1;
+        let (mut id, mut shard) = (false, false);
+        loop {
+            let seen = if let Some(next) = self.member_start(at, names.id) {
+                at = next;
+                &mut id
+            } else if let Some(next) = self.member_start(at, "ShardId") {
+                at = next;
+                &mut shard
+            } else {
+                return None;
+            };
+            if std::mem::replace(seen, true) {
+                return None;
+            }
+            at = self.plain_text_end(at)? + 1;
+            match self.body.get(at)? {
+                b',' => at += 1,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        self.at = at + 1;
+        Some(id)
+    }
+
+    /// Just past `"name":"` when the body has it at `at`.
+    fn member_start(&self, at: usize, name: &str) -> Option<usize> {
+        let rest = self.body.get(at..)?;
+        let name = name.as_bytes();
+        let n = name.len();
+        (rest.len() > n + 4
+            && rest[0] == b'"'
+            && &rest[1..=n] == name
+            && rest[n + 1..n + 4] == *b"\":\"")
+            .then_some(at + n + 4)
+    }
+
+    /// Where the string whose text starts at `start` ends (its closing quote), when it is
+    /// printable ASCII without escapes.
+    fn plain_text_end(&self, start: usize) -> Option<usize> {
+        let rest = self.body.get(start..)?;
+        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        // Without an early exit, so that it is compiled to vector instructions.
+        let unprintable = rest[..end]
+            .iter()
+            .fold(false, |bad, &b| bad | !(0x20..0x7f).contains(&b));
+        (rest[end] == b'"' && !unprintable).then_some(start + end)
     }
 
     /// An unsigned integer as JSON writes it (no sign, fraction, exponent or leading zero).
@@ -169,6 +221,9 @@ impl<'a> Scanner<'a> {
     }
 
     fn entry(&mut self, names: Names) -> Option<(Option<Cow<'a, str>>, bool)> {
+        if let Some(stored) = self.usual_entry(names) {
+            return Some((None, stored));
+        }
         self.expect(b'{')?;
         let (mut code, mut stored) = (None, false);
         let (mut seen_code, mut seen_id) = (false, false);
