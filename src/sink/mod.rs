@@ -1023,8 +1023,7 @@ mod tests {
         }
     }
 
-    /// Two shards splitting the hash keys in half, and a record of `key` on the shard its key
-    /// hashes to: DETERMINISTIC, or RANDOM (already placed) when `random`.
+    /// Two shards, s0 and s1, splitting the hash keys in half.
     fn two_shards() -> Arc<shards::Shards> {
         let half = u128::MAX / 2;
         Arc::new(shards::Shards::new(vec![
@@ -1041,6 +1040,8 @@ mod tests {
         ]))
     }
 
+    /// Record `i` with the key `key`: DETERMINISTIC (the MD5 of the text), or RANDOM (the
+    /// double `key`, as placed by the router) when `random`.
     fn keyed(i: u64, key: &str, random: bool) -> Record {
         let partition_key = if random {
             crate::record::PartitionKey::random(key.parse().unwrap(), &mut Vec::new())
@@ -1053,7 +1054,7 @@ mod tests {
         }
     }
 
-    /// A key of each kind on each shard: (shard index, key text).
+    /// A key text of the given kind for each shard, by shard index.
     fn keys_on(shards: &shards::Shards, random: bool) -> [String; 2] {
         let mut found: [Option<String>; 2] = [None, None];
         for n in 0..1000 {

@@ -85,6 +85,8 @@ pub struct Agent {
     /// Secrets it was given (agent.json's secret key, secret and token variables): checked
     /// absent from its log when it is dropped.
     secrets: Vec<String>,
+    /// The log's length when it started (tests restart agents on one log).
+    log_from: u64,
 }
 
 /// Secrets the tests hand the agent other than through agent.json or its environment (profiles,
@@ -130,6 +132,7 @@ impl Agent {
             .append(true)
             .open(log)
             .unwrap();
+        let log_from = logf.metadata().map_or(0, |m| m.len());
         let mut program = PathBuf::from(env!("CARGO_BIN_EXE_kinetail"));
         if user.is_some() {
             // The build directory may not be reachable by that user (a home directory of mode
@@ -188,6 +191,7 @@ impl Agent {
             child: Some(child),
             log: log.to_owned(),
             secrets,
+            log_from,
         }
     }
 
@@ -234,7 +238,12 @@ impl Agent {
         // A SIGTERM in the first instants of the process, before its `main` holds the signal
         // back, kills it by the default action (as it would any program): stop what started.
         let started_by = Instant::now() + within;
-        while !self.log_text().contains("Startup completed") && Instant::now() < started_by {
+        let started = |a: &Agent| {
+            let log = std::fs::read(&a.log).unwrap_or_default();
+            let own = log.get(a.log_from as usize..).unwrap_or_default();
+            String::from_utf8_lossy(own).contains("Startup completed")
+        };
+        while !started(&self) && Instant::now() < started_by {
             if self.child.as_mut().unwrap().try_wait().unwrap().is_some() {
                 break;
             }
