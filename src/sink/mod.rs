@@ -679,38 +679,41 @@ impl SendLoop {
                 .map(|n| n.shard.as_str())
                 .collect()
         };
-        let shard_ids: Vec<Option<&str>> = front
+        // Per record, the shard it is held back for (an index into `shards`), if it is.
+        let hold: Vec<Option<usize>> = front
             .shard_of_each()
             .into_iter()
             .zip(&front.records)
             .map(|(i, r)| {
-                let id = shards.get(i?)?.id.as_str();
-                (blocked.contains(&id) && !r.partition_key.is_random()).then_some(id)
+                let i = i?;
+                let id = shards.get(i)?.id.as_str();
+                (blocked.contains(&id) && !r.partition_key.is_random()).then_some(i)
             })
             .collect();
         let held: usize = front
             .records
             .iter()
-            .zip(&shard_ids)
-            .filter(|(_, id)| id.is_some())
+            .zip(&hold)
+            .filter(|(_, i)| i.is_some())
             .map(|(r, _)| r.size())
             .sum();
         if held == 0 || self.held_bytes + held > HELD_MAX_BYTES {
             return false;
         }
-        let shard_ids: Vec<Option<String>> = shard_ids
-            .into_iter()
-            .map(|id| id.map(str::to_owned))
-            .collect();
         let front = self.sealed.pop_front().unwrap_or_default();
         let mut rest = Vec::new();
-        for (mut r, id) in front.records.into_iter().zip(shard_ids) {
-            match id {
-                Some(id) => {
+        for (mut r, i) in front.records.into_iter().zip(hold) {
+            match i.and_then(|i| shards.get(i)) {
+                Some(shard) => {
                     // Its chunk's other records go on: let their arena go.
                     r.detach();
                     self.held_bytes += r.size();
-                    self.held.entry(id).or_default().push_back(r);
+                    match self.held.get_mut(&shard.id) {
+                        Some(queue) => queue.push_back(r),
+                        None => {
+                            self.held.insert(shard.id.clone(), VecDeque::from([r]));
+                        }
+                    }
                 }
                 None => rest.push(r),
             }
@@ -764,11 +767,20 @@ impl SendLoop {
                 }
             }
             if !queue.is_empty() {
-                let want_bytes: f64 = queue.iter().map(|r| r.size() as f64).sum();
+                // Summed only as far as the share: the queue may hold thousands of records,
+                // and this runs at every turn of the loop while it does.
+                let share_bytes = RELEASE_SHARE * full_bytes;
+                let mut want_bytes = 0.0;
+                for r in queue.iter() {
+                    want_bytes += r.size() as f64;
+                    if want_bytes >= share_bytes {
+                        break;
+                    }
+                }
                 let head = queue.front().map_or(0.0, |r| r.size() as f64);
                 let need = shape::Need {
                     shard: shard.clone(),
-                    bytes: want_bytes.min(RELEASE_SHARE * full_bytes).max(head),
+                    bytes: want_bytes.min(share_bytes).max(head),
                     records: (queue.len() as f64).min(RELEASE_SHARE * full_records),
                 };
                 let mut at = shaper.ready_at(std::slice::from_ref(&need), now);

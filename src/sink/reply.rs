@@ -401,15 +401,13 @@ mod tests {
 
     #[test]
     fn compact_entries_in_either_order_and_anything_else_member_by_member() {
-        let read = |entries: &str| {
+        let read = |entries: &str| -> Option<Vec<(Option<String>, bool)>> {
             let body = format!(r#"{{"FailedRecordCount":0,"Records":[{entries}]}}"#);
             scan(body.as_bytes(), names(Api::PutRecords)).map(|(_, e)| {
-                let e: Vec<(Option<String>, bool)> = e
-                    .unwrap()
+                e.unwrap()
                     .into_iter()
                     .map(|(c, s)| (c.map(Cow::into_owned), s))
-                    .collect();
-                e
+                    .collect()
             })
         };
         let stored = Some(vec![(None, true)]);
