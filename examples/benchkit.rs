@@ -6,7 +6,10 @@
 //!   lines, base64 them into PutRecords bodies of 500 records (or 5 MiB); prints its CPU time;
 //!   `floor FILE --signed` adds what signing and TLS do to each body and no HTTPS shipper can
 //!   avoid either: its SHA-256 (SigV4's payload hash) and its AES-256-GCM sealing in TLS records
-//!   of 16 KiB;
+//!   of 16 KiB; `floor FILE --wire` adds, on top of that, what the kernel does to carry them:
+//!   each sealed body goes over a loopback TCP connection to a thread that answers with as many
+//!   bytes as a Kinesis reply to it would have, which are read back and opened (AES-GCM); only
+//!   the sending thread's CPU is counted, as the endpoint's is not counted for the agent;
 //! - `blackhole --cert PEM --key PEM --port-file F --expect N`: a local HTTPS endpoint that
 //!   answers PutRecords (and PutRecordBatch) as Kinesis (Firehose) does, counting records and
 //!   bytes, and prints its counts as one JSON line and exits once `N` records arrived.
@@ -25,11 +28,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("gen") if args.len() == 4 => gen(&args[1], &args[2], &args[3]),
-        Some("floor") if args.len() == 2 => floor(&args[1], false),
-        Some("floor") if args.len() == 3 && args[2] == "--signed" => floor(&args[1], true),
+        Some("floor") if args.len() == 2 => floor(&args[1], Reference::Plain),
+        Some("floor") if args.len() == 3 && args[2] == "--signed" => {
+            floor(&args[1], Reference::Signed)
+        }
+        Some("floor") if args.len() == 3 && args[2] == "--wire" => floor(&args[1], Reference::Wire),
         Some("blackhole") => blackhole(&args[1..]),
         _ => Err(
-            "usage: benchkit gen OUT BYTES SEED | floor FILE [--signed] | \
+            "usage: benchkit gen OUT BYTES SEED | floor FILE [--signed | --wire] | \
              blackhole --cert PEM --key PEM --port-file FILE --expect RECORDS"
                 .into(),
         ),
@@ -105,9 +111,18 @@ fn taxi_row(rng: &mut Rng, line: &mut String) {
     );
 }
 
-/// What a CPU second count of this process is, from the kernel's accounting.
+/// The CPU seconds of this process, from the kernel's accounting.
 fn cpu_seconds() -> Result<f64, Error> {
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)?;
+    usage_seconds(nix::sys::resource::UsageWho::RUSAGE_SELF)
+}
+
+/// The CPU seconds of the calling thread.
+fn thread_cpu_seconds() -> Result<f64, Error> {
+    usage_seconds(nix::sys::resource::UsageWho::RUSAGE_THREAD)
+}
+
+fn usage_seconds(who: nix::sys::resource::UsageWho) -> Result<f64, Error> {
+    let usage = nix::sys::resource::getrusage(who)?;
     let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
     Ok(secs(usage.user_time()) + secs(usage.system_time()))
 }
@@ -136,7 +151,16 @@ impl Sealer {
     fn seal(&mut self, body: &[u8]) -> Result<(), Error> {
         use sha2::Digest;
         self.check ^= sha2::Sha256::digest(body)[0];
-        for chunk in body.chunks(16 * 1024) {
+        self.encrypt(body, |_| Ok(()))
+    }
+
+    /// AES-256-GCM over `data` in 16 KiB records, each record handed to `sent` as sealed.
+    fn encrypt(
+        &mut self,
+        data: &[u8],
+        mut sent: impl FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        for chunk in data.chunks(16 * 1024) {
             self.seq += 1;
             let mut nonce = [0u8; 12];
             nonce[4..].copy_from_slice(&self.seq.to_be_bytes());
@@ -148,17 +172,135 @@ impl Sealer {
                 &mut self.record,
             )?;
             self.check ^= tag.as_ref()[0];
+            self.record.extend_from_slice(tag.as_ref());
+            sent(&self.record)?;
         }
         Ok(())
     }
 }
 
-fn floor(path: &str, signed: bool) -> Result<(), Error> {
+/// Which reference `floor` measures.
+#[derive(Clone, Copy, PartialEq)]
+enum Reference {
+    /// Read, frame, base64.
+    Plain,
+    /// And SHA-256 and AES-GCM of each body.
+    Signed,
+    /// And each sealed body sent over loopback TCP, its reply's bytes read back and opened.
+    Wire,
+}
+
+/// A Kinesis reply's size per entry: `{"SequenceNumber":"<56 digits>","ShardId":"shardId-000000000000"},`.
+const REPLY_ENTRY_BYTES: usize = 111;
+
+/// The sending side of `floor --wire`: a loopback connection to a thread that reads each
+/// request and answers with a reply's worth of bytes.
+struct Wire {
+    stream: std::net::TcpStream,
+    out: Vec<u8>,
+    reply: Vec<u8>,
+    peer: Option<std::thread::JoinHandle<Result<(), std::io::Error>>>,
+}
+
+impl Wire {
+    fn new() -> Result<Wire, Error> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let stream = std::net::TcpStream::connect(listener.local_addr()?)?;
+        stream.set_nodelay(true)?;
+        let (mut peer, _) = listener.accept()?;
+        // The peer reads a request framed as [sealed length u64][reply length u64][sealed bytes]
+        // and writes back reply-length bytes; a zero sealed length ends it.
+        let peer = std::thread::spawn(move || -> Result<(), std::io::Error> {
+            let mut buf = vec![0u8; 64 * 1024];
+            let reply = vec![b'7'; 1 << 20];
+            loop {
+                let mut head = [0u8; 16];
+                peer.read_exact(&mut head)?;
+                let (mut left, answer) = (
+                    u64::from_le_bytes(head[..8].try_into().unwrap_or_default()) as usize,
+                    u64::from_le_bytes(head[8..].try_into().unwrap_or_default()) as usize,
+                );
+                if left == 0 {
+                    return Ok(());
+                }
+                while left > 0 {
+                    let n = peer.read(&mut buf[..left.min(64 * 1024)])?;
+                    if n == 0 {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                    left -= n;
+                }
+                peer.write_all(&reply[..answer.min(reply.len())])?;
+            }
+        });
+        Ok(Wire {
+            stream,
+            out: Vec::new(),
+            reply: vec![0u8; 1 << 20],
+            peer: Some(peer),
+        })
+    }
+
+    /// Sends `body` sealed, then reads and opens the reply to its `entries`.
+    fn round_trip(
+        &mut self,
+        sealer: &mut Sealer,
+        body: &[u8],
+        entries: usize,
+    ) -> Result<(), Error> {
+        use sha2::Digest;
+        sealer.check ^= sha2::Sha256::digest(body)[0];
+        let records = body.len().div_ceil(16 * 1024);
+        let sealed = body.len() + records * 16;
+        let answer = (40 + entries * REPLY_ENTRY_BYTES).min(self.reply.len());
+        let mut head = [0u8; 16];
+        head[..8].copy_from_slice(&(sealed as u64).to_le_bytes());
+        head[8..].copy_from_slice(&(answer as u64).to_le_bytes());
+        // One write per request, as a client that gathers its TLS records does.
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        out.extend_from_slice(&head);
+        sealer.encrypt(body, |record| {
+            out.extend_from_slice(record);
+            Ok(())
+        })?;
+        let sent = self.stream.write_all(&out);
+        self.out = out;
+        sent?;
+        self.stream.read_exact(&mut self.reply[..answer])?;
+        // Opening a TLS record costs what sealing it does: the reply's bytes are sealed too.
+        let reply = std::mem::take(&mut self.reply);
+        let opened = sealer.encrypt(&reply[..answer], |_| Ok(()));
+        self.reply = reply;
+        opened
+    }
+
+    fn finish(mut self) -> Result<(), Error> {
+        self.stream.write_all(&[0u8; 16])?;
+        if let Some(peer) = self.peer.take() {
+            peer.join()
+                .map_err(|_| "the wire's peer thread panicked")??;
+        }
+        Ok(())
+    }
+}
+
+fn floor(path: &str, reference: Reference) -> Result<(), Error> {
     const MAX_RECORDS: usize = 500;
     const MAX_BYTES: usize = 5 << 20;
     // As long as the text of a typical RANDOM key.
     const KEY: &str = "483920.1837461032";
-    let start = cpu_seconds()?;
+    let mut wire = if reference == Reference::Wire {
+        Some(Wire::new()?)
+    } else {
+        None
+    };
+    let cpu = if wire.is_some() {
+        thread_cpu_seconds
+    } else {
+        cpu_seconds
+    };
+    let start = cpu()?;
     let wall = Instant::now();
     let mut file = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 64 * 1024];
@@ -168,7 +310,7 @@ fn floor(path: &str, signed: bool) -> Result<(), Error> {
     let (mut records, mut requests, mut request_bytes, mut input) = (0u64, 0u64, 0usize, 0u64);
     let mut body_bytes = 0u64;
     let mut in_request = 0usize;
-    let mut sealer = signed.then(Sealer::new);
+    let mut sealer = (reference != Reference::Plain).then(Sealer::new);
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
@@ -188,7 +330,10 @@ fn floor(path: &str, signed: bool) -> Result<(), Error> {
                 body_bytes += body.len() as u64;
                 requests += 1;
                 if let Some(s) = sealer.as_mut() {
-                    s.seal(&body)?;
+                    match wire.as_mut() {
+                        Some(w) => w.round_trip(s, &body, in_request)?,
+                        None => s.seal(&body)?,
+                    }
                 }
                 request = PutRecordsBody::new(&mut body, "bench");
                 in_request = 0;
@@ -208,10 +353,16 @@ fn floor(path: &str, signed: bool) -> Result<(), Error> {
         body_bytes += body.len() as u64;
         requests += 1;
         if let Some(s) = sealer.as_mut() {
-            s.seal(&body)?;
+            match wire.as_mut() {
+                Some(w) => w.round_trip(s, &body, in_request)?,
+                None => s.seal(&body)?,
+            }
         }
     }
-    let cpu = cpu_seconds()? - start;
+    let cpu = cpu()? - start;
+    if let Some(w) = wire {
+        w.finish()?;
+    }
     println!(
         "{{\"input_bytes\":{input},\"records\":{records},\"requests\":{requests},\"body_bytes\":{body_bytes},\"cpu_seconds\":{cpu:.3},\"wall_seconds\":{:.3},\"check\":{}}}",
         wall.elapsed().as_secs_f64(),
