@@ -76,7 +76,6 @@ pub enum FlowError {
 /// The producing side of a flow: converts framed records and hands them to the sink.
 struct Producer {
     chain: Chain,
-    converted: Vec<u8>,
     /// None for Firehose, whose records have no partition key.
     partition_keys: Option<PartitionKeyOption>,
     max_record_size: usize,
@@ -110,7 +109,6 @@ impl Producer {
     ) -> Producer {
         Producer {
             chain,
-            converted: Vec::new(),
             partition_keys: (!flow.is_firehose()).then_some(flow.partition_key_option),
             max_record_size: flow.max_record_size_bytes as usize,
             terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
@@ -161,12 +159,10 @@ impl TailOutput for Producer {
     fn record(&mut self, fid: TrackedFileId, start: u64, end: u64, data: &[u8]) {
         let ack = AckToken { fid, start, end };
         let from = self.arena.len();
-        match self.chain.process(data, &mut self.converted) {
+        // Converted straight into the arena: no copy of the converted record.
+        match self.chain.process(data, &mut self.arena) {
             Outcome::Unchanged => self.arena.extend_from_slice(data),
-            Outcome::Converted => {
-                FlowCounters::add(&self.counters.records_processed, 1);
-                self.arena.extend_from_slice(&self.converted);
-            }
+            Outcome::Converted => FlowCounters::add(&self.counters.records_processed, 1),
             Outcome::Skipped(_) => {
                 FlowCounters::add(&self.counters.records_skipped, 1);
                 self.skip(ack);

@@ -99,6 +99,7 @@ impl Printer<'_> {
                 self.write(format!("@{start}..{end} SKIP {}\n", reason.explain()));
             }
             Span::Record { start, end, data } => {
+                self.converted.clear();
                 match self.chain.process(data, &mut self.converted) {
                     Outcome::Unchanged => {
                         self.summary.sent += 1;

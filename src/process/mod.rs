@@ -33,8 +33,8 @@ pub trait Converter: Send + Sync {
     /// The `optionName` it implements, for messages.
     fn name(&self) -> &'static str;
 
-    /// Convert `input` (one record) by appending the result to `out`, which the caller has
-    /// cleared; `Ok(false)` means "skip this record".
+    /// Convert `input` (one record) by appending the result to `out`, which may already hold
+    /// other records (write only past its end); `Ok(false)` means "skip this record".
     fn convert(&self, input: &[u8], out: &mut Vec<u8>) -> Result<bool, ConvertError>;
 
     /// Waits up to `timeout` for what the converter needs from outside (instance metadata),
@@ -173,55 +173,56 @@ impl Chain {
         self.converters.is_empty()
     }
 
-    /// Run the chain on one record (raw bytes including its trailing `\n` when present).
+    /// Runs the chain on one record (raw bytes including its trailing `\n` when present),
+    /// appending what it makes to `out`.
     ///
-    /// `out` is cleared first; on [`Outcome::Converted`] it holds the bytes to send.
+    /// On [`Outcome::Converted`] the bytes past `out`'s former length are the record to send;
+    /// on any other outcome `out` is left as it was. Appending lets a caller convert straight
+    /// into the buffer the record is sent from, rather than copying it there.
     pub fn process(&self, record: &[u8], out: &mut Vec<u8>) -> Outcome {
-        out.clear();
-        match self.converters.as_slice() {
+        let base = out.len();
+        let outcome = match self.converters.as_slice() {
             [] => Outcome::Unchanged,
-            [only] => finish(only.as_ref(), only.convert(record, out), out),
-            _ => {
-                let outcome = SCRATCH.with(|cell| match cell.try_borrow_mut() {
-                    Ok(mut scratch) => {
-                        let outcome = self.run(record, out, &mut scratch);
-                        scratch.clear();
-                        if scratch.capacity() > SCRATCH_KEEP {
-                            *scratch = Vec::new();
-                        }
-                        outcome
+            [only] => finish(only.as_ref(), only.convert(record, out)),
+            _ => SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut scratch) => {
+                    let outcome = self.run(record, out, base, &mut scratch);
+                    scratch.clear();
+                    if scratch.capacity() > SCRATCH_KEEP {
+                        *scratch = Vec::new();
                     }
-                    // Only reachable if a converter re-entered a chain on this thread.
-                    Err(_) => self.run(record, out, &mut Vec::new()),
-                });
-                if outcome != Outcome::Converted {
-                    // An earlier step may have left its output in `out`.
-                    out.clear();
+                    outcome
                 }
-                outcome
-            }
+                // Only reachable if a converter re-entered a chain on this thread.
+                Err(_) => self.run(record, out, base, &mut Vec::new()),
+            }),
+        };
+        if outcome != Outcome::Converted {
+            // A converter may have written part of its output, or an earlier step its own.
+            out.truncate(base);
         }
+        outcome
     }
 
-    /// Two or more converters, ping-ponging between `out` and `scratch` so that the last one
-    /// writes straight into `out`.
-    fn run(&self, record: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Outcome {
+    /// Two or more converters, ping-ponging between `out` (past `base`) and `scratch` so that
+    /// the last one writes straight into `out`.
+    fn run(&self, record: &[u8], out: &mut Vec<u8>, base: usize, scratch: &mut Vec<u8>) -> Outcome {
         let n = self.converters.len();
+        // (buffer, where its content starts)
         let (mut dst, mut src) = if n % 2 == 1 {
-            (out, scratch)
+            ((out, base), (scratch, 0))
         } else {
-            (scratch, out)
+            ((scratch, 0), (out, base))
         };
-        let mut input: &[u8] = record;
         for (i, converter) in self.converters.iter().enumerate() {
-            dst.clear();
-            match converter.convert(input, dst) {
+            dst.0.truncate(dst.1);
+            let input: &[u8] = if i == 0 { record } else { &src.0[src.1..] };
+            match converter.convert(input, dst.0) {
                 Ok(true) => {}
-                other => return finish(converter.as_ref(), other, dst),
+                other => return finish(converter.as_ref(), other),
             }
             if i + 1 < n {
                 std::mem::swap(&mut dst, &mut src);
-                input = src.as_slice();
             }
         }
         Outcome::Converted
@@ -296,24 +297,14 @@ fn build(option: &ProcessingOption) -> Result<Box<dyn Converter>, ProcessError> 
 }
 
 /// Outcome of the converter that ended the chain (the last one, or one that skipped/failed).
-fn finish(
-    converter: &dyn Converter,
-    result: Result<bool, ConvertError>,
-    out: &mut Vec<u8>,
-) -> Outcome {
+fn finish(converter: &dyn Converter, result: Result<bool, ConvertError>) -> Outcome {
     match result {
         Ok(true) => Outcome::Converted,
-        Ok(false) => {
-            out.clear();
-            Outcome::Skipped(converter.name())
-        }
-        Err(e) => {
-            out.clear();
-            Outcome::Failed(format!(
-                "Unable to convert data by {}: {e}",
-                converter.name()
-            ))
-        }
+        Ok(false) => Outcome::Skipped(converter.name()),
+        Err(e) => Outcome::Failed(format!(
+            "Unable to convert data by {}: {e}",
+            converter.name()
+        )),
     }
 }
 

@@ -17,10 +17,20 @@ fn csv(fields: &[&str], delimiter: &str) -> ProcessingOption {
     }
 }
 
+/// The chain's outcome and output; the output buffer starts with other records' bytes, which
+/// must stay as they are whatever the outcome.
 fn run(chain: &Chain, record: &[u8]) -> (Outcome, String) {
-    let mut out = b"stale".to_vec();
+    const BEFORE: &[u8] = b"{\"earlier\":\"record\"}\n";
+    let mut out = BEFORE.to_vec();
     let outcome = chain.process(record, &mut out);
-    (outcome, String::from_utf8(out).unwrap())
+    let made = out
+        .strip_prefix(BEFORE)
+        .unwrap_or_else(|| panic!("the bytes before the output were changed: {out:?}"));
+    assert!(
+        outcome == Outcome::Converted || made.is_empty(),
+        "{outcome:?} left {made:?} behind"
+    );
+    (outcome, String::from_utf8(made.to_vec()).unwrap())
 }
 
 /// Test double: appends a tag, or skips, or fails.
@@ -266,6 +276,7 @@ fn output_buffer_is_reused_across_records() {
     let mut out = Vec::with_capacity(4096);
     let ptr = out.as_ptr();
     for i in 0..1000 {
+        out.clear();
         let record = format!("{i},x,\n y\n");
         assert_eq!(
             chain.process(record.as_bytes(), &mut out),
@@ -381,6 +392,7 @@ fn any_bytes_never_panic() {
                 seed as u8
             })
             .collect();
+        out.clear();
         let outcome = chain.process(&record, &mut out);
         assert_eq!(outcome, Outcome::Converted);
         assert!(std::str::from_utf8(&out).is_ok());
