@@ -591,6 +591,20 @@ impl Tailer {
             if !seen.insert(id) {
                 continue; // a hard link or symlink to a file already followed
             }
+            if let Some(t) = self.files.get(&id) {
+                // Only a file this agent no longer holds open can have its inode reused: once
+                // deleted, by a file created after it (a rotation's copy, say), which a rename
+                // it is not, since a rename keeps the content.
+                if t.path != f.path && t.file.is_none() && !holds(&f.path, id, &t.identity) {
+                    tracing::info!(
+                        "{}: {} is gone and its inode now holds {}, another file",
+                        self.settings.flow_id,
+                        t.path.display(),
+                        f.path.display()
+                    );
+                    self.stop_tracking_gone(id);
+                }
+            }
             if let Some(t) = self.files.get_mut(&id) {
                 t.misses = 0;
                 if t.path != f.path {
@@ -646,12 +660,23 @@ impl Tailer {
         let head = head_sample(&file, size)?;
         let mut copy_of = None;
         let mut footer_seen = false;
-        let (offset, why) = if let Some(prev) = self
+        let previous = match self
             .checkpoints
             .previous_of(&flow, id.dev, id.ino)
             .into_iter()
             .find(|p| same_content(&file, &p.identity).unwrap_or(false))
         {
+            // The entry of a file that was empty says nothing of what its inode holds now (any
+            // content starts like nothing), and at offset 0 it adds nothing to what a new file
+            // gets, but resuming it would skip the copy check: the inode may be reused by a
+            // rotation's copy of a followed file.
+            Some(p) if p.identity.fingerprint_len == 0 && p.offset == 0 => {
+                self.checkpoints.claim_previous(&flow, &p);
+                None
+            }
+            other => other,
+        };
+        let (offset, why) = if let Some(prev) = previous {
             self.checkpoints.claim_previous(&flow, &prev);
             let same_before = |b: &BytesBefore| same_before(&file, b).unwrap_or(false);
             if size < prev.offset {
@@ -1009,6 +1034,16 @@ impl Tailer {
     }
 }
 
+/// Whether `path` is the inode `id` and starts with the content `identity` describes (true
+/// when that cannot be told: the file is then taken as the one followed, as before).
+fn holds(path: &Path, id: DevIno, identity: &FileIdentity) -> bool {
+    let Ok(file) = File::open(path) else {
+        return true;
+    };
+    let same_inode = file.metadata().is_ok_and(|m| DevIno::of(&m) == id);
+    !same_inode || same_content(&file, identity).unwrap_or(true)
+}
+
 /// Whether the file a checkpoint was written for still holds the content it describes (its
 /// inode under its path, starting with its fingerprint).
 fn still_holds(entry: &crate::checkpoint::StoredFile) -> bool {
@@ -1097,6 +1132,9 @@ impl TrackedFile {
 
     /// Reads up to `CHUNKS_PER_TURN` chunks (so that one busy file cannot starve the others)
     /// and hands their records to `out`; returns whether anything was read.
+    ///
+    /// What was read is handed over once per turn, not once per chunk: full chunks of records
+    /// go on their own, and a flush per read chunk made a small one of each chunk's remainder.
     fn read_chunks(
         &mut self,
         size: u64,
@@ -1106,6 +1144,28 @@ impl TrackedFile {
         out: &mut dyn TailOutput,
     ) -> Result<bool, ReadError> {
         let mut progressed = false;
+        let read = self.read_turn(size, settings, stop, stats, out, &mut progressed);
+        // Records read before a failed read go downstream all the same.
+        if progressed && !out.flush() {
+            return Err(ReadError::Closed);
+        }
+        read?;
+        if !progressed || size <= self.reader.read_offset() {
+            self.reader.release_if_idle();
+        }
+        Ok(progressed)
+    }
+
+    /// The reading of [`Self::read_chunks`]; sets `progressed` once anything was read.
+    fn read_turn(
+        &mut self,
+        size: u64,
+        settings: &TailSettings,
+        stop: &AtomicBool,
+        stats: &TailStats,
+        out: &mut dyn TailOutput,
+        progressed: &mut bool,
+    ) -> Result<(), ReadError> {
         for _ in 0..CHUNKS_PER_TURN {
             if self.reader.finished()
                 || stop.load(Ordering::Relaxed)
@@ -1123,7 +1183,7 @@ impl TrackedFile {
             if n == 0 {
                 break;
             }
-            progressed = true;
+            *progressed = true;
             self.last_growth = Instant::now();
             let fid = self.fid;
             let drained = self.reader.drain(&mut |s| emit(fid, s, out));
@@ -1134,14 +1194,8 @@ impl TrackedFile {
             stats
                 .bytes_consumed
                 .fetch_add(drained.bytes, Ordering::Relaxed);
-            if !out.flush() {
-                return Err(ReadError::Closed);
-            }
         }
-        if !progressed || size <= self.reader.read_offset() {
-            self.reader.release_if_idle();
-        }
-        Ok(progressed)
+        Ok(())
     }
 
     /// Emits a held multi-line record now (`now`: the file is gone or was truncated), or once its

@@ -692,6 +692,42 @@ proptest! {
     }
 }
 
+/// Found by the model: a rotated file is read, closed and deleted; the copy of the next
+/// copytruncate gets its inode (file systems hand a freed inode out again), and was taken for
+/// the deleted file renamed and rewritten: read from 0 as new, while its records were sent from
+/// the live file already.
+#[test]
+fn a_copy_on_the_inode_of_a_deleted_rotated_file_is_not_read_again() {
+    let ops = vec![
+        Op::Write(vec![1]),
+        Op::Rename,
+        Op::WriteThenDeleteLive(vec![1]),
+        // Acknowledged, the rotated file is done with and closed.
+        Op::Ack(1913304582015199782),
+        Op::Write(vec![115, 30, 68, 116, 69, 85, 44, 65, 108, 50, 79, 111]),
+        Op::DeleteOldest,
+        Op::CopyTruncateSeenPartway(48),
+    ];
+    run_model(ops, "app.log*", false).unwrap();
+}
+
+/// Found by the model: the live file was empty at the last commit (just truncated); after a
+/// kill, a rotation's copy gets its inode, and the empty entry (which any content starts like)
+/// made it "resume" at 0 without the copy check: its records were sent again.
+#[test]
+fn a_copy_on_the_inode_of_a_file_empty_at_the_last_commit_is_not_read_again() {
+    let ops = vec![
+        Op::Write(vec![1]),
+        Op::CopyTruncate,
+        Op::Commit,
+        Op::ReplaceLive(vec![104, 47]),
+        Op::Write(vec![11, 86, 19, 1, 91, 38, 13, 44, 65, 17, 19]),
+        Op::Kill,
+        Op::CopyTruncate,
+    ];
+    run_model(ops, "app.log*", true).unwrap();
+}
+
 /// Polls until a pass reads nothing, then once more after `quiet` (for decisions that wait).
 fn drain(t: &mut Tailer, out: &mut Collect, quiet: Duration) {
     for _ in 0..2 {
