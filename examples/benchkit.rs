@@ -10,6 +10,8 @@
 //!   each sealed body goes over a loopback TCP connection to a thread that answers with as many
 //!   bytes as a Kinesis reply to it would have, which are read back and opened (AES-GCM); only
 //!   the sending thread's CPU is counted, as the endpoint's is not counted for the agent;
+//!   with `--csvtojson`, each line is first converted as the bench's CSVTOJSON flow converts
+//!   it, with kinetail's converter (the floor of a converting flow);
 //! - `blackhole --cert PEM --key PEM --port-file F --expect N`: a local HTTPS endpoint that
 //!   answers PutRecords (and PutRecordBatch) as Kinesis (Firehose) does, counting records and
 //!   bytes, and prints its counts as one JSON line and exits once `N` records arrived.
@@ -28,14 +30,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("gen") if args.len() == 4 => gen(&args[1], &args[2], &args[3]),
-        Some("floor") if args.len() == 2 => floor(&args[1], Reference::Plain),
-        Some("floor") if args.len() == 3 && args[2] == "--signed" => {
-            floor(&args[1], Reference::Signed)
-        }
-        Some("floor") if args.len() == 3 && args[2] == "--wire" => floor(&args[1], Reference::Wire),
+        Some("floor") if args.len() >= 2 => floor_command(&args[1], &args[2..]),
         Some("blackhole") => blackhole(&args[1..]),
         _ => Err(
-            "usage: benchkit gen OUT BYTES SEED | floor FILE [--signed | --wire] | \
+            "usage: benchkit gen OUT BYTES SEED | floor FILE [--signed | --wire] [--csvtojson] | \
              blackhole --cert PEM --key PEM --port-file FILE --expect RECORDS"
                 .into(),
         ),
@@ -285,7 +283,36 @@ impl Wire {
     }
 }
 
-fn floor(path: &str, reference: Reference) -> Result<(), Error> {
+fn floor_command(path: &str, flags: &[String]) -> Result<(), Error> {
+    let mut reference = Reference::Plain;
+    let mut chain = None;
+    for flag in flags {
+        match flag.as_str() {
+            "--signed" => reference = Reference::Signed,
+            "--wire" => reference = Reference::Wire,
+            "--csvtojson" => {
+                chain = Some(kinetail::process::Chain::new(&[
+                    kinetail::config::ProcessingOption::CsvToJson {
+                        // The 17 names of the header, as the bench's CSVTOJSON flow names them.
+                        field_names: HEADER.trim_end().split(',').map(String::from).collect(),
+                        delimiter: ",".into(),
+                        json_format: kinetail::config::JsonFormat::Compact,
+                    },
+                ])?)
+            }
+            other => return Err(format!("floor: unknown flag {other}").into()),
+        }
+    }
+    floor(path, reference, chain.as_ref())
+}
+
+/// The floor of `reference`; with `chain`, each line is converted by it first (the floor of a
+/// converting flow: what it sends is the converted record).
+fn floor(
+    path: &str,
+    reference: Reference,
+    chain: Option<&kinetail::process::Chain>,
+) -> Result<(), Error> {
     const MAX_RECORDS: usize = 500;
     const MAX_BYTES: usize = 5 << 20;
     // As long as the text of a typical RANDOM key.
@@ -305,6 +332,7 @@ fn floor(path: &str, reference: Reference) -> Result<(), Error> {
     let mut file = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut carry: Vec<u8> = Vec::new();
+    let mut converted: Vec<u8> = Vec::new();
     let mut body = Vec::new();
     let mut request = PutRecordsBody::new(&mut body, "bench");
     let (mut records, mut requests, mut request_bytes, mut input) = (0u64, 0u64, 0usize, 0u64);
@@ -339,6 +367,17 @@ fn floor(path: &str, reference: Reference) -> Result<(), Error> {
                 in_request = 0;
                 request_bytes = 0;
             }
+            let line = match chain {
+                Some(chain) => {
+                    converted.clear();
+                    if chain.process(line, &mut converted) != kinetail::process::Outcome::Converted
+                    {
+                        converted.extend_from_slice(line);
+                    }
+                    &converted[..]
+                }
+                None => line,
+            };
             request.push(line, Key::Text(KEY));
             request_bytes += line.len() + KEY.len();
             in_request += 1;

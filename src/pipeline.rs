@@ -83,6 +83,8 @@ struct Producer {
     /// The bytes of the chunk's records, one after the other: one allocation per chunk, not
     /// per record; the records sent are slices of it.
     arena: Vec<u8>,
+    /// What the next arena is sized for: the largest recent chunk's bytes, decaying.
+    arena_hint: usize,
     pending: Vec<Pending>,
     /// Ranges of the chunk's skipped records (back-to-back ones merged): acknowledged once the
     /// chunk is queued, so that skipping is held back by a stalled sink as sending is.
@@ -113,6 +115,7 @@ impl Producer {
             max_record_size: flow.max_record_size_bytes as usize,
             terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
             arena: Vec::new(),
+            arena_hint: 0,
             pending: Vec::with_capacity(CHUNK_RECORDS),
             skipped: Vec::new(),
             skipped_records: 0,
@@ -230,10 +233,14 @@ impl TailOutput for Producer {
             return queued;
         }
         let used = self.arena.len();
+        // Sized like the larger of the last chunks, which the next one most likely resembles:
+        // sized like the last one alone, a full chunk after a turn's short remainder made the
+        // arena grow, copying it whole (2 % of the CPU of a converting flow).
+        self.arena_hint = used.max(self.arena_hint - self.arena_hint / 8);
+        let capacity = (self.arena_hint + self.arena_hint / 8).min(CHUNK_BYTES + CHUNK_BYTES / 4);
         let arena = bytes::Bytes::from(std::mem::replace(
             &mut self.arena,
-            // Sized like this chunk's, which the next one most likely resembles.
-            Vec::with_capacity(used.min(CHUNK_BYTES + CHUNK_BYTES / 4)),
+            Vec::with_capacity(capacity),
         ));
         let chunk = self
             .pending
