@@ -595,7 +595,7 @@ impl Tailer {
                 // Only a file this agent no longer holds open can have its inode reused: once
                 // deleted, by a file created after it (a rotation's copy, say), which a rename
                 // it is not, since a rename keeps the content.
-                if t.path != f.path && t.file.is_none() && !holds(&f.path, id, &t.identity) {
+                if t.path != f.path && t.file.is_none() && !holds(&f.path, &t.identity) {
                     tracing::info!(
                         "{}: {} is gone and its inode now holds {}, another file",
                         self.settings.flow_id,
@@ -1034,30 +1034,29 @@ impl Tailer {
     }
 }
 
-/// Whether `path` is the inode `id` and starts with the content `identity` describes (true
-/// when that cannot be told: the file is then taken as the one followed, as before).
-fn holds(path: &Path, id: DevIno, identity: &FileIdentity) -> bool {
-    let Ok(file) = File::open(path) else {
-        return true;
+/// Whether the file at `path`, when it is the inode `identity` names, starts with the content
+/// it describes; None when that cannot be told (no such file, another inode, a failed read).
+fn content_at(path: &Path, identity: &FileIdentity) -> Option<bool> {
+    let file = File::open(path).ok()?;
+    let id = DevIno {
+        dev: identity.dev,
+        ino: identity.ino,
     };
-    let same_inode = file.metadata().is_ok_and(|m| DevIno::of(&m) == id);
-    !same_inode || same_content(&file, identity).unwrap_or(true)
+    let meta = file.metadata().ok()?;
+    (DevIno::of(&meta) == id).then_some(())?;
+    same_content(&file, identity).ok()
+}
+
+/// Whether `path` shows the followed file of `identity`: false only when it is that inode with
+/// other content (when that cannot be told, it is taken as the one followed, as before).
+fn holds(path: &Path, identity: &FileIdentity) -> bool {
+    content_at(path, identity) != Some(false)
 }
 
 /// Whether the file a checkpoint was written for still holds the content it describes (its
 /// inode under its path, starting with its fingerprint).
 fn still_holds(entry: &crate::checkpoint::StoredFile) -> bool {
-    let Ok(file) = File::open(&entry.path) else {
-        return false;
-    };
-    let same_inode = file.metadata().is_ok_and(|m| {
-        DevIno::of(&m)
-            == DevIno {
-                dev: entry.identity.dev,
-                ino: entry.identity.ino,
-            }
-    });
-    same_inode && same_content(&file, &entry.identity).unwrap_or(false)
+    content_at(&entry.path, &entry.identity) == Some(true)
 }
 
 impl TrackedFile {
@@ -1144,28 +1143,7 @@ impl TrackedFile {
         out: &mut dyn TailOutput,
     ) -> Result<bool, ReadError> {
         let mut progressed = false;
-        let read = self.read_turn(size, settings, stop, stats, out, &mut progressed);
-        // Records read before a failed read go downstream all the same.
-        if progressed && !out.flush() {
-            return Err(ReadError::Closed);
-        }
-        read?;
-        if !progressed || size <= self.reader.read_offset() {
-            self.reader.release_if_idle();
-        }
-        Ok(progressed)
-    }
-
-    /// The reading of [`Self::read_chunks`]; sets `progressed` once anything was read.
-    fn read_turn(
-        &mut self,
-        size: u64,
-        settings: &TailSettings,
-        stop: &AtomicBool,
-        stats: &TailStats,
-        out: &mut dyn TailOutput,
-        progressed: &mut bool,
-    ) -> Result<(), ReadError> {
+        let mut failed = None;
         for _ in 0..CHUNKS_PER_TURN {
             if self.reader.finished()
                 || stop.load(Ordering::Relaxed)
@@ -1173,17 +1151,21 @@ impl TrackedFile {
             {
                 break;
             }
-            let Some(held) = &self.file else {
-                return Err(self.io_err(io::Error::other("closed")));
+            let read = match &self.file {
+                Some(held) => self.reader.read_from(&held.file, settings.read_chunk),
+                None => Err(io::Error::other("closed")),
             };
-            let n = self
-                .reader
-                .read_from(&held.file, settings.read_chunk)
-                .map_err(|e| ReadError::Io(self.path.clone(), e))?;
+            let n = match read {
+                Ok(n) => n,
+                Err(e) => {
+                    failed = Some(self.io_err(e));
+                    break;
+                }
+            };
             if n == 0 {
                 break;
             }
-            *progressed = true;
+            progressed = true;
             self.last_growth = Instant::now();
             let fid = self.fid;
             let drained = self.reader.drain(&mut |s| emit(fid, s, out));
@@ -1195,7 +1177,17 @@ impl TrackedFile {
                 .bytes_consumed
                 .fetch_add(drained.bytes, Ordering::Relaxed);
         }
-        Ok(())
+        // Records read before a failed read go downstream all the same.
+        if progressed && !out.flush() {
+            return Err(ReadError::Closed);
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if !progressed || size <= self.reader.read_offset() {
+            self.reader.release_if_idle();
+        }
+        Ok(progressed)
     }
 
     /// Emits a held multi-line record now (`now`: the file is gone or was truncated), or once its
