@@ -146,10 +146,15 @@ impl Sealer {
         }
     }
 
-    fn seal(&mut self, body: &[u8]) -> Result<(), Error> {
+    /// Hashes `body` and seals it, each sealed record handed to `sent`.
+    fn seal(
+        &mut self,
+        body: &[u8],
+        sent: impl FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         use sha2::Digest;
         self.check ^= sha2::Sha256::digest(body)[0];
-        self.encrypt(body, |_| Ok(()))
+        self.encrypt(body, sent)
     }
 
     /// AES-256-GCM over `data` in 16 KiB records, each record handed to `sent` as sealed.
@@ -246,22 +251,18 @@ impl Wire {
         body: &[u8],
         entries: usize,
     ) -> Result<(), Error> {
-        use sha2::Digest;
-        sealer.check ^= sha2::Sha256::digest(body)[0];
-        let records = body.len().div_ceil(16 * 1024);
-        let sealed = body.len() + records * 16;
         let answer = (40 + entries * REPLY_ENTRY_BYTES).min(self.reply.len());
-        let mut head = [0u8; 16];
-        head[..8].copy_from_slice(&(sealed as u64).to_le_bytes());
-        head[8..].copy_from_slice(&(answer as u64).to_le_bytes());
         // One write per request, as a client that gathers its TLS records does.
         let mut out = std::mem::take(&mut self.out);
         out.clear();
-        out.extend_from_slice(&head);
-        sealer.encrypt(body, |record| {
+        out.extend_from_slice(&[0u8; 16]);
+        sealer.seal(body, |record| {
             out.extend_from_slice(record);
             Ok(())
         })?;
+        let sealed = out.len() - 16;
+        out[..8].copy_from_slice(&(sealed as u64).to_le_bytes());
+        out[8..16].copy_from_slice(&(answer as u64).to_le_bytes());
         let sent = self.stream.write_all(&out);
         self.out = out;
         sent?;
@@ -304,6 +305,21 @@ fn floor_command(path: &str, flags: &[String]) -> Result<(), Error> {
         }
     }
     floor(path, reference, chain.as_ref())
+}
+
+/// What a finished body costs beyond its framing: nothing (plain), its hash and sealing
+/// (signed), or those and its round trip (wire).
+fn ship(
+    sealer: &mut Option<Sealer>,
+    wire: &mut Option<Wire>,
+    body: &[u8],
+    entries: usize,
+) -> Result<(), Error> {
+    match (sealer.as_mut(), wire.as_mut()) {
+        (Some(s), Some(w)) => w.round_trip(s, body, entries),
+        (Some(s), None) => s.seal(body, |_| Ok(())),
+        (None, _) => Ok(()),
+    }
 }
 
 /// The floor of `reference`; with `chain`, each line is converted by it first (the floor of a
@@ -353,20 +369,7 @@ fn floor(
                 carry.extend_from_slice(&rest[..=i]);
                 &carry
             };
-            if in_request == MAX_RECORDS || request_bytes + line.len() + KEY.len() > MAX_BYTES {
-                request.finish();
-                body_bytes += body.len() as u64;
-                requests += 1;
-                if let Some(s) = sealer.as_mut() {
-                    match wire.as_mut() {
-                        Some(w) => w.round_trip(s, &body, in_request)?,
-                        None => s.seal(&body)?,
-                    }
-                }
-                request = PutRecordsBody::new(&mut body, "bench");
-                in_request = 0;
-                request_bytes = 0;
-            }
+            // Converted first: the request limits count what is sent.
             let line = match chain {
                 Some(chain) => {
                     converted.clear();
@@ -378,6 +381,15 @@ fn floor(
                 }
                 None => line,
             };
+            if in_request == MAX_RECORDS || request_bytes + line.len() + KEY.len() > MAX_BYTES {
+                request.finish();
+                body_bytes += body.len() as u64;
+                requests += 1;
+                ship(&mut sealer, &mut wire, &body, in_request)?;
+                request = PutRecordsBody::new(&mut body, "bench");
+                in_request = 0;
+                request_bytes = 0;
+            }
             request.push(line, Key::Text(KEY));
             request_bytes += line.len() + KEY.len();
             in_request += 1;
@@ -391,12 +403,7 @@ fn floor(
         request.finish();
         body_bytes += body.len() as u64;
         requests += 1;
-        if let Some(s) = sealer.as_mut() {
-            match wire.as_mut() {
-                Some(w) => w.round_trip(s, &body, in_request)?,
-                None => s.seal(&body)?,
-            }
-        }
+        ship(&mut sealer, &mut wire, &body, in_request)?;
     }
     let cpu = cpu()? - start;
     if let Some(w) = wire {
