@@ -253,33 +253,30 @@ impl Agent {
         let mut c = self.child.take().unwrap();
         let asked = Instant::now();
         let deadline = asked + within;
-        let (code, threads) = loop {
+        // (exited 0, how it ended, its threads when it had to be killed)
+        let (clean, how, threads) = loop {
             if let Some(st) = c.try_wait().unwrap() {
                 use std::os::unix::process::ExitStatusExt;
-                let how = st
-                    .signal()
-                    .map(|s| format!("(died of signal {s})"))
-                    .unwrap_or_default();
-                break (st.code(), how);
+                let how = match (st.code(), st.signal()) {
+                    (Some(code), _) => format!("exited with {code}"),
+                    (None, Some(signal)) => format!("died of signal {signal}"),
+                    (None, None) => format!("ended ({st})"),
+                };
+                break (st.success(), how, String::new());
             }
             if Instant::now() >= deadline {
                 let threads = thread_states(c.id());
                 let _ = c.kill();
                 let _ = c.wait();
-                break (None, threads);
+                break (false, "was still running (killed)".to_owned(), threads);
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        if code != Some(0) {
+        if !clean {
             let log = self.log_text();
             let lines: Vec<&str> = log.lines().collect();
             panic!(
-                "the agent {} {:.1} s after SIGTERM (asked to stop within {:.1} s); its threads:\n{threads}\nlast log lines:\n{}",
-                match code {
-                    Some(c) => format!("exited with {c}"),
-                    None if threads.starts_with("(died") => "died of a signal".to_owned(),
-                    None => "was still running (killed)".to_owned(),
-                },
+                "the agent {how} {:.1} s after SIGTERM (asked to stop within {:.1} s); its threads:\n{threads}\nlast log lines:\n{}",
                 asked.elapsed().as_secs_f64(),
                 within.as_secs_f64(),
                 lines[lines.len().saturating_sub(40)..].join("\n")
