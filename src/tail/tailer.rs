@@ -595,7 +595,10 @@ impl Tailer {
                 // Only a file this agent no longer holds open can have its inode reused: once
                 // deleted, by a file created after it (a rotation's copy, say), which a rename
                 // it is not, since a rename keeps the content.
-                if t.path != f.path && t.file.is_none() && !holds(&f.path, &t.identity) {
+                if t.path != f.path
+                    && t.file.is_none()
+                    && !holds(&f.path, f.meta.len(), &t.identity)
+                {
                     tracing::info!(
                         "{}: {} is gone and its inode now holds {}, another file",
                         self.settings.flow_id,
@@ -1047,9 +1050,15 @@ fn content_at(path: &Path, identity: &FileIdentity) -> Option<bool> {
     same_content(&file, identity).ok()
 }
 
-/// Whether `path` shows the followed file of `identity`: false only when it is that inode with
-/// other content (when that cannot be told, it is taken as the one followed, as before).
-fn holds(path: &Path, identity: &FileIdentity) -> bool {
+/// Whether `path`, `size` bytes long, shows the followed file of `identity`: false when it is
+/// that inode with other content, or with content where the followed file had none to compare
+/// (it was empty when last read: a file created on its freed inode starts like it too, and an
+/// empty file renamed and written again reads from 0 as a new file all the same). When that
+/// cannot be told, it is taken as the one followed, as before.
+fn holds(path: &Path, size: u64, identity: &FileIdentity) -> bool {
+    if identity.fingerprint_len == 0 && size > 0 {
+        return false;
+    }
     content_at(path, identity) != Some(false)
 }
 

@@ -728,6 +728,25 @@ fn a_copy_on_the_inode_of_a_file_empty_at_the_last_commit_is_not_read_again() {
     run_model(ops, "app.log*", true).unwrap();
 }
 
+/// Found by the model: the live file is truncated to nothing, rotated, and deleted once closed;
+/// the copy of the next copytruncate gets its inode. With no first bytes to compare (the file was
+/// empty when last read), it was taken for the deleted file renamed and read from 0, while its
+/// records were sent from the live file already.
+#[test]
+fn a_copy_on_the_inode_of_a_deleted_file_empty_when_last_read_is_not_read_again() {
+    let ops = vec![
+        Op::Write(vec![1]),
+        Op::Truncate,
+        Op::Rename,
+        Op::Write(vec![
+            112, 31, 42, 3, 107, 8, 108, 72, 29, 56, 21, 24, 94, 102, 40, 63,
+        ]),
+        Op::DeleteOldest,
+        Op::CopyTruncate,
+    ];
+    run_model(ops, "app.log*", false).unwrap();
+}
+
 /// Polls until a pass reads nothing, then once more after `quiet` (for decisions that wait).
 fn drain(t: &mut Tailer, out: &mut Collect, quiet: Duration) {
     for _ in 0..2 {
