@@ -96,8 +96,6 @@ pub struct DataPlane {
     pub http_client: Option<SharedHttpClient>,
     /// Connect and read timeouts.
     pub timeouts: TimeoutConfig,
-    /// The behavior version the SDK defaults (such as its HTTP client) follow.
-    pub behavior_version: BehaviorVersion,
     /// The `User-Agent` header: the configured `userAgent` prefix, then `kinetail/<version>`.
     pub user_agent: String,
     /// Whether FIPS endpoints are asked for.
@@ -125,9 +123,6 @@ impl DataPlane {
                 .timeout_config()
                 .cloned()
                 .unwrap_or_else(TimeoutConfig::disabled),
-            behavior_version: sdk
-                .behavior_version()
-                .unwrap_or_else(BehaviorVersion::latest),
             user_agent: match config.user_agent().or(sdk.app_name().map(|a| a.as_ref())) {
                 Some(prefix) => format!("{} {agent}", header_text(prefix.trim())),
                 None => agent,
