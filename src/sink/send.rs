@@ -260,7 +260,7 @@ pub struct Reply {
 struct SigV4 {
     region: String,
     service: &'static str,
-    skew: Arc<ClockSkew>,
+    skew: ClockSkew,
 }
 
 impl SigV4 {
@@ -370,7 +370,7 @@ impl Sender {
                 signer: SigV4 {
                     region: plane.region.clone(),
                     service: api.signing_name(),
-                    skew: Arc::new(ClockSkew::default()),
+                    skew: ClockSkew::default(),
                 },
                 buffers: BufferPool::default(),
             }),
