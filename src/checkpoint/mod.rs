@@ -111,6 +111,15 @@ impl Checkpoints {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Marks the state changed and wakes the writer, which writes it within the group-commit
+    /// delay: a change that no ack follows (a deleted file's entry dropped, a footer seen) would
+    /// otherwise wait for the hourly refresh.
+    fn changed(&self, mut s: std::sync::MutexGuard<'_, State>) {
+        s.dirty = true;
+        drop(s);
+        self.wake.notify_one();
+    }
+
     /// True when the flow ran before (so `initialPosition` no longer applies to its files).
     pub fn flow_started_before(&self, flow: &str) -> bool {
         self.lock().started_flows.contains(flow)
@@ -120,9 +129,7 @@ impl Checkpoints {
     pub fn mark_flow_started(&self, flow: &str) {
         let mut s = self.lock();
         if s.started_flows.insert(flow.to_owned()) {
-            s.dirty = true;
-            drop(s);
-            self.wake.notify_one();
+            self.changed(s);
         }
     }
 
@@ -218,9 +225,7 @@ impl Checkpoints {
                 last_ack_millis,
             },
         );
-        s.dirty = true;
-        drop(s);
-        self.wake.notify_one();
+        self.changed(s);
         fid
     }
 
@@ -231,7 +236,7 @@ impl Checkpoints {
             if t.identity != *identity || t.path != path {
                 t.identity = identity.clone();
                 t.path = path.to_owned();
-                s.dirty = true;
+                self.changed(s);
             }
         }
     }
@@ -242,7 +247,7 @@ impl Checkpoints {
         if let Some(t) = s.files.get_mut(&fid) {
             if t.before.as_ref() != Some(&before) {
                 t.before = Some(before);
-                s.dirty = true;
+                self.changed(s);
             }
         }
     }
@@ -253,7 +258,7 @@ impl Checkpoints {
         if let Some(t) = s.files.get_mut(&fid) {
             if !t.finished {
                 t.finished = true;
-                s.dirty = true;
+                self.changed(s);
             }
         }
     }
@@ -313,7 +318,7 @@ impl Checkpoints {
         if let Some(t) = s.files.get_mut(&fid) {
             if t.watermark.committed() >= read_end {
                 s.files.remove(&fid);
-                s.dirty = true;
+                self.changed(s);
             } else {
                 t.forget_at = Some(read_end);
             }
@@ -522,6 +527,58 @@ mod tests {
             "the writer outlived the stop by {:?}",
             stopped_at.elapsed()
         );
+    }
+
+    /// Every kind of change reaches the disk within the group-commit delay, with no ack after
+    /// it: a file deleted after its last ack left its entry on disk until the hourly refresh,
+    /// for a restart after a kill to match against a new file on its inode.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn every_change_is_written_without_waiting_for_another_ack() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cp");
+        let cp = Checkpoints::open(&path, 7).unwrap();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let writer = tokio::spawn(cp.clone().run_writer(stop_rx));
+        let on_disk = |ino: u64| {
+            Checkpoints::open(&path, 7)
+                .ok()
+                .and_then(|c| previous(&c, "f", 1, ino))
+        };
+        let eventually = |what: &str, holds: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !holds() {
+                assert!(std::time::Instant::now() < deadline, "not on disk: {what}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let a = cp.track("f", ident(9), Path::new("/x/a.log"), 0);
+        let b = cp.track("f", ident(10), Path::new("/x/b.log"), 0);
+        cp.ack_many([(a, 0, 10), (b, 0, 10)]);
+        eventually("the acks", &|| {
+            on_disk(9).is_some_and(|e| e.offset == 10) && on_disk(10).is_some()
+        });
+        cp.update(a, &ident(9), Path::new("/x/a.log.1"));
+        eventually("the new name", &|| {
+            on_disk(9).is_some_and(|e| e.path == Path::new("/x/a.log.1"))
+        });
+        let before = BytesBefore {
+            offset: 10,
+            len: 10,
+            md5: "0123456789abcdef0123456789abcdef".into(),
+        };
+        cp.set_before(a, before.clone());
+        eventually("the bytes before", &|| {
+            on_disk(9).is_some_and(|e| e.before == Some(before.clone()))
+        });
+        cp.mark_finished(a);
+        eventually("the footer seen", &|| {
+            on_disk(9).is_some_and(|e| e.finished)
+        });
+        // Deleted, everything read already acknowledged: the entry goes at once.
+        cp.forget_when_done(b, 10);
+        eventually("the deleted file's entry gone", &|| on_disk(10).is_none());
+        stop_tx.send(true).unwrap();
+        writer.await.unwrap();
     }
 
     #[test]

@@ -25,5 +25,6 @@ mod rotation_model;
 mod shaping;
 mod shards;
 mod signing;
+mod soak;
 mod status_endpoint;
 mod taxi;

@@ -7,7 +7,7 @@ use http_body_util::BodyExt;
 use std::time::{Duration, Instant};
 
 /// GETs `path` from 127.0.0.1:`port`; returns the status code and the body.
-async fn get(port: u16, path: &str) -> (u16, String) {
+pub(crate) async fn get(port: u16, path: &str) -> (u16, String) {
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect to the status endpoint");
@@ -27,7 +27,7 @@ async fn get(port: u16, path: &str) -> (u16, String) {
 }
 
 /// A port nothing listens on now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -36,7 +36,7 @@ fn free_port() -> u16 {
 }
 
 /// The value of `name` (summed over its series) in a Prometheus text exposition.
-fn metric(text: &str, name: &str) -> f64 {
+pub(crate) fn metric(text: &str, name: &str) -> f64 {
     let lines = text.lines().map(|l| Ok(l.to_owned()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
     scrape
