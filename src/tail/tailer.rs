@@ -145,6 +145,13 @@ struct Deferred {
     /// Its size at the last look, and since when it has had that size.
     size: u64,
     size_since: Instant,
+    /// Where it was last listed, and the file itself, held open: deleted (or renamed away)
+    /// while it waits, it is read from there rather than lost.
+    path: PathBuf,
+    held: Option<Held>,
+    /// Missing from the last listing: decided at the next one, once the reads in between have
+    /// noticed a truncation of its original, if it was a copy.
+    gone: bool,
 }
 
 /// The tailer of one flow.
@@ -633,8 +640,27 @@ impl Tailer {
                 );
             }
         }
-        self.deferred
-            .retain(|id, _| seen.contains(id) && !self.files.contains_key(id));
+        let files = &self.files;
+        let gone: Vec<(DevIno, Deferred)> = self
+            .deferred
+            .extract_if(|id, d| {
+                if files.contains_key(id) || d.held.is_none() {
+                    return true;
+                }
+                let missing = !seen.contains(id);
+                // Gone from two listings in a row: decided now (see `Deferred::gone`).
+                let decide = missing && d.gone;
+                d.gone = missing;
+                decide
+            })
+            .filter(|(id, d)| !files.contains_key(id) && d.gone)
+            .collect();
+        for (id, d) in gone {
+            let Some(held) = d.held else { continue };
+            if let Err(e) = self.track_open(&d.path, id, held, first_start, true) {
+                self.warn_rate_limited(&d.path, format!("cannot read {}: {e}", d.path.display()));
+            }
+        }
         for (id, t) in self.files.iter_mut() {
             if seen.contains(id) {
                 continue;
@@ -652,22 +678,36 @@ impl Tailer {
 
     fn start_tracking(&mut self, path: &Path, id: DevIno, first_start: bool) -> io::Result<()> {
         let slot = self.slot()?;
-        let mut file = File::open(path)?;
-        let meta = file.metadata()?;
+        let file = File::open(path)?;
+        self.track_open(path, id, Held::new(file, slot), first_start, false)
+    }
+
+    /// Follows `held`, the file listed as `path`. `gone_while_waiting`: it went (deleted or
+    /// renamed away) while it waited to be told from a copy, and cannot wait longer: a copy of
+    /// a truncated file if one shows, else a new file.
+    fn track_open(
+        &mut self,
+        path: &Path,
+        id: DevIno,
+        mut held: Held,
+        first_start: bool,
+        gone_while_waiting: bool,
+    ) -> io::Result<()> {
+        let meta = held.file.metadata()?;
         if DevIno::of(&meta) != id {
             return Ok(()); // replaced between listing and opening: the next rescan sees the new one
         }
         let size = meta.len();
         let flow = self.settings.flow_id.clone();
-        let identity = identify(&file, id, size)?;
-        let head = head_sample(&file, size)?;
+        let identity = identify(&held.file, id, size)?;
+        let head = head_sample(&held.file, size)?;
         let mut copy_of = None;
         let mut footer_seen = false;
         let previous = match self
             .checkpoints
             .previous_of(&flow, id.dev, id.ino)
             .into_iter()
-            .find(|p| same_content(&file, &p.identity).unwrap_or(false))
+            .find(|p| !gone_while_waiting && same_content(&held.file, &p.identity).unwrap_or(false))
         {
             // The entry of a file that was empty says nothing of what its inode holds now (any
             // content starts like nothing), and at offset 0 it adds nothing to what a new file
@@ -681,7 +721,7 @@ impl Tailer {
         };
         let (offset, why) = if let Some(prev) = previous {
             self.checkpoints.claim_previous(&flow, &prev);
-            let same_before = |b: &BytesBefore| same_before(&file, b).unwrap_or(false);
+            let same_before = |b: &BytesBefore| same_before(&held.file, b).unwrap_or(false);
             if size < prev.offset {
                 (0, "truncated since its checkpoint; reading from the start")
             } else if !prev.before.as_ref().is_none_or(same_before) {
@@ -694,56 +734,69 @@ impl Tailer {
                 footer_seen = prev.finished;
                 (prev.offset, "resuming from checkpoint")
             }
-        } else if let Some((off, why)) = match self.copied_from(&identity, &head, size, id) {
-            CopyCheck::Of(off, fid) => {
-                copy_of = Some(fid);
-                Some((off, "a copy of a truncated file; resuming at its offset"))
-            }
-            CopyCheck::OfPrevious(entry)
-                if entry
-                    .before
-                    .as_ref()
-                    .is_some_and(|b| !same_before(&file, b).unwrap_or(false)) =>
-            {
-                Some((
-                    0,
-                    "starts like a file the previous run followed but differs before its \
+        } else if let Some((off, why)) =
+            match self.copied_from(&identity, &held.file, &head, size, id) {
+                CopyCheck::Of(off, fid) => {
+                    copy_of = Some(fid);
+                    Some((off, "a copy of a truncated file; resuming at its offset"))
+                }
+                CopyCheck::OfPrevious(entry)
+                    if entry
+                        .before
+                        .as_ref()
+                        .is_some_and(|b| !same_before(&held.file, b).unwrap_or(false)) =>
+                {
+                    Some((
+                        0,
+                        "starts like a file the previous run followed but differs before its \
                      checkpoint; a new file",
-                ))
-            }
-            CopyCheck::OfPrevious(entry) => {
-                self.checkpoints.claim_previous(&flow, &entry);
-                Some((
-                    entry.offset,
-                    "a copy of a file truncated before the restart; resuming at its checkpoint",
-                ))
-            }
-            CopyCheck::Wait => {
-                let now = Instant::now();
-                let d = self.deferred.entry(id).or_insert(Deferred {
-                    since: now,
-                    size,
-                    size_since: now,
-                });
-                if d.size != size {
-                    d.size = size;
-                    d.size_since = now;
+                    ))
                 }
-                if d.since.elapsed() < self.settings.copy_wait {
-                    // Looked at again at the next scans.
-                    return Ok(());
+                CopyCheck::OfPrevious(entry) => {
+                    self.checkpoints.claim_previous(&flow, &entry);
+                    Some((
+                        entry.offset,
+                        "a copy of a file truncated before the restart; resuming at its checkpoint",
+                    ))
                 }
-                Some((
+                CopyCheck::Wait | CopyCheck::No if gone_while_waiting => Some((
+                    0,
+                    "gone while it waited to be told from a copy, and no copy of it showed; \
+                 a new file",
+                )),
+                CopyCheck::Wait => {
+                    let now = Instant::now();
+                    let d = self.deferred.entry(id).or_insert(Deferred {
+                        since: now,
+                        size,
+                        size_since: now,
+                        path: path.to_owned(),
+                        held: None,
+                        gone: false,
+                    });
+                    if d.size != size {
+                        d.size = size;
+                        d.size_since = now;
+                    }
+                    if d.since.elapsed() < self.settings.copy_wait {
+                        // Looked at again at the next scans, and held open meanwhile: deleted
+                        // while it waits, it is read from this descriptor.
+                        d.path = path.to_owned();
+                        d.held.get_or_insert(held);
+                        return Ok(());
+                    }
+                    Some((
                     0,
                     "empty, or starts like a followed file, but no copy of it showed; a new file",
                 ))
+                }
+                CopyCheck::No => None,
             }
-            CopyCheck::No => None,
-        } {
+        {
             (off, why)
         } else if first_start && self.settings.start_at == StartAt::End {
             (
-                last_line_end(&mut file, size)?,
+                last_line_end(&mut held.file, size)?,
                 "initialPosition END_OF_FILE",
             )
         } else {
@@ -785,7 +838,7 @@ impl Tailer {
             TrackedFile {
                 fid,
                 path: path.to_owned(),
-                file: Some(Held::new(file, slot)),
+                file: Some(held),
                 identity,
                 head,
                 read_times: Default::default(),
@@ -814,7 +867,14 @@ impl Tailer {
     /// file that was not truncated is either a copy about to be followed by the truncation, or a
     /// different file with the same first KiB; it waits until the truncation shows or
     /// `copy_wait` passes.
-    fn copied_from(&self, new: &FileIdentity, head: &[u8], size: u64, id: DevIno) -> CopyCheck {
+    fn copied_from(
+        &self,
+        new: &FileIdentity,
+        file: &File,
+        head: &[u8],
+        size: u64,
+        id: DevIno,
+    ) -> CopyCheck {
         let full = |ident: &FileIdentity| u64::from(ident.fingerprint_len) == FINGERPRINT_MAX;
         if size == 0 && !(self.files.is_empty() && self.truncated.is_empty()) {
             // logrotate creates the copy empty, then fills it: told once it has content.
@@ -857,8 +917,13 @@ impl Tailer {
             }
         }
         // A followed file found truncated now becomes a source once its next read notices
-        // it; until then, as one not truncated, it only makes the new file wait.
-        if self.files.values().any(|t| starts_like(&t.identity)) {
+        // it; until then, as one not truncated, it only makes the new file wait. One whose
+        // content differs from the new file's soon after the first KiB has no copy there.
+        if self
+            .files
+            .values()
+            .any(|t| starts_like(&t.identity) && !differs_soon(file, size, t))
+        {
             answer = CopyCheck::Wait;
         }
         if answer != CopyCheck::No {
@@ -1055,6 +1120,44 @@ fn content_at(path: &Path, identity: &FileIdentity) -> Option<bool> {
 /// (it was empty when last read: a file created on its freed inode starts like it too, and an
 /// empty file renamed and written again reads from 0 as a new file all the same). When that
 /// cannot be told, it is taken as the one followed, as before.
+/// How far past the first KiB a new file is compared with a followed file it starts like.
+const COPY_COMPARE: u64 = 64 * 1024;
+
+/// True when `new` (of `size` bytes) cannot be a copy of the followed file `t` taken before
+/// `t` was truncated: their bytes differ within the first [`COPY_COMPARE`], or `t` is too short
+/// to hold the new file's. False when it cannot tell: `t` not held open, or truncated (shorter
+/// than what was read of it) and not noticed yet, or the same bytes up to there.
+fn differs_soon(new: &File, size: u64, t: &TrackedFile) -> bool {
+    use std::os::unix::fs::FileExt;
+    let Some(held) = &t.file else { return false };
+    let Ok(meta) = held.file.metadata() else {
+        return false;
+    };
+    if meta.len() < t.reader.read_offset() {
+        return false;
+    }
+    let end = size.min(COPY_COMPARE);
+    if meta.len() < end {
+        return true;
+    }
+    let (mut a, mut b) = (vec![0u8; 8192], vec![0u8; 8192]);
+    let mut at = FINGERPRINT_MAX.min(end);
+    while at < end {
+        let n = ((end - at) as usize).min(a.len());
+        let (Ok(()), Ok(())) = (
+            new.read_exact_at(&mut a[..n], at),
+            held.file.read_exact_at(&mut b[..n], at),
+        ) else {
+            return false;
+        };
+        if a[..n] != b[..n] {
+            return true;
+        }
+        at += n as u64;
+    }
+    false
+}
+
 fn holds(path: &Path, size: u64, identity: &FileIdentity) -> bool {
     if identity.fingerprint_len == 0 && size > 0 {
         return false;

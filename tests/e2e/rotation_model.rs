@@ -825,6 +825,105 @@ fn files_sharing_their_first_kib_are_different_files() {
     assert_eq!(out.lines.iter().filter(|l| **l == header).count(), 2);
 }
 
+/// The first line of the CSV files of the next tests: longer than the fingerprint (1 KiB).
+fn long_header() -> String {
+    (0..150)
+        .map(|i| format!("column_{i:03},"))
+        .collect::<String>()
+        + "\n"
+}
+
+/// Rows `from..to` of a CSV file tagged `tag`.
+fn tagged_rows(tag: &str, from: usize, to: usize) -> Vec<String> {
+    (from..to)
+        .map(|i| format!("{tag}-{i:05},{}\n", "v".repeat(i % 40)))
+        .collect()
+}
+
+/// A file that starts like a followed one but differs from it soon after is no copy of it: it
+/// is read at once, not after the copy wait. Short-lived exports with one long header were read
+/// only once the wait was over, and a kill in that while lost those deleted meanwhile (found by
+/// the soak test, `tests/e2e/soak.rs`).
+#[test]
+fn a_file_that_starts_like_a_followed_one_but_differs_is_read_at_once() {
+    let f = Fixture::new();
+    let dir = &f.dir;
+    let mut t = tailer(dir, "*.csv", &f.cp);
+    let mut out = f.collect();
+    let header = long_header();
+    std::fs::write(
+        dir.join("a.csv"),
+        header.clone() + &tagged_rows("a", 0, 300).concat(),
+    )
+    .unwrap();
+    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+    std::fs::write(
+        dir.join("b.csv"),
+        header.clone() + &tagged_rows("b", 0, 300).concat(),
+    )
+    .unwrap();
+    let seen = std::time::Instant::now();
+    while !out.lines.iter().any(|l| l.starts_with("b-")) {
+        assert!(
+            seen.elapsed() < COPY_WAIT_IN_TESTS / 2,
+            "b.csv waited as if it could be a copy of a.csv"
+        );
+        t.poll(&mut out);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::fs::remove_file(dir.join("b.csv")).unwrap();
+    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+    for line in tagged_rows("a", 0, 300)
+        .iter()
+        .chain(&tagged_rows("b", 0, 300))
+    {
+        let n = out.lines.iter().filter(|l| *l == line).count();
+        assert_eq!(n, 1, "{} arrived {n} times", line.trim_end());
+    }
+    assert_eq!(out.lines.iter().filter(|l| **l == header).count(), 2);
+}
+
+/// A file that could be a copy of a followed one (the same first 64 KiB) waits to be told from
+/// one; deleted during that wait, it is read from the descriptor held meanwhile, whole: what it
+/// shares with the followed file may arrive twice, what it does not arrives.
+#[test]
+fn a_file_deleted_while_it_waits_to_be_told_from_a_copy_is_read() {
+    let f = Fixture::new();
+    let dir = &f.dir;
+    let mut t = tailer(dir, "*.csv", &f.cp);
+    let mut out = f.collect();
+    let header = long_header();
+    let shared = tagged_rows("a", 0, 3000);
+    assert!(shared.concat().len() > 64 * 1024);
+    std::fs::write(dir.join("a.csv"), header.clone() + &shared.concat()).unwrap();
+    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+    let own = tagged_rows("b", 0, 300);
+    std::fs::write(
+        dir.join("b.csv"),
+        header.clone() + &shared.concat() + &own.concat(),
+    )
+    .unwrap();
+    // Seen, and waiting: its first 64 KiB are a.csv's, which is followed and not truncated.
+    for _ in 0..3 {
+        t.poll(&mut out);
+        std::thread::sleep(COPY_WAIT_IN_TESTS / 10);
+    }
+    assert!(
+        !out.lines.iter().any(|l| l.starts_with("b-")),
+        "b.csv was read before its wait was over"
+    );
+    std::fs::remove_file(dir.join("b.csv")).unwrap();
+    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+    for line in &shared {
+        let n = out.lines.iter().filter(|l| *l == line).count();
+        assert!(n >= 1, "{} arrived {n} times", line.trim_end());
+    }
+    for line in &own {
+        let n = out.lines.iter().filter(|l| *l == line).count();
+        assert_eq!(n, 1, "{} arrived {n} times", line.trim_end());
+    }
+}
+
 /// logrotate's copytruncate seen part-way: the copy appears (even half written) before the live
 /// file is truncated. The copy is waited for, recognised once the truncation shows, and resumed
 /// where the original was read: every line arrives exactly once.
