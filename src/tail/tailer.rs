@@ -10,7 +10,7 @@ use super::identity::{
 use super::open_files::{Held, OpenFiles, Slot};
 use super::records::RecordReader;
 use super::splitter::{Span, SplitSettings};
-use crate::checkpoint::{BytesBefore, Checkpoints, FileIdentity, TrackedFileId};
+use crate::checkpoint::{BytesBefore, Checkpoints, FileIdentity, StoredFile, TrackedFileId};
 use crate::log_limit::KeyedLogLimiter;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -703,11 +703,24 @@ impl Tailer {
         let head = head_sample(&held.file, size)?;
         let mut copy_of = None;
         let mut footer_seen = false;
-        let previous = match self
+        let mut starting_like: Vec<StoredFile> = self
             .checkpoints
             .previous_of(&flow, id.dev, id.ino)
             .into_iter()
-            .find(|p| !gone_while_waiting && same_content(&held.file, &p.identity).unwrap_or(false))
+            .filter(|p| {
+                !gone_while_waiting && same_content(&held.file, &p.identity).unwrap_or(false)
+            })
+            .collect();
+        // Several, after a kill, when the inode was reused by a file with the same first KiB:
+        // the one whose bytes before its offset are the file's own, else the first.
+        let own = starting_like.iter().position(|p| {
+            p.before
+                .as_ref()
+                .is_some_and(|b| same_before(&held.file, b).unwrap_or(false))
+        });
+        let previous = match own
+            .map(|i| starting_like.swap_remove(i))
+            .or_else(|| starting_like.into_iter().next())
         {
             // The entry of a file that was empty says nothing of what its inode holds now (any
             // content starts like nothing), and at offset 0 it adds nothing to what a new file

@@ -883,6 +883,60 @@ fn a_file_that_starts_like_a_followed_one_but_differs_is_read_at_once() {
     assert_eq!(out.lines.iter().filter(|l| **l == header).count(), 2);
 }
 
+/// After a kill, the checkpoint file may hold two entries for one inode that both start like
+/// the file on it: a stale one, of a file deleted before (its inode reused, the same first KiB),
+/// and the file's own. The one whose bytes before its offset are the file's is resumed; taking
+/// the stale one first re-read the whole file (found by the soak test's kill variant, which
+/// ended with dozens of such entries).
+#[test]
+fn of_two_checkpoints_on_one_inode_the_one_whose_bytes_match_is_resumed() {
+    let f = Fixture::new();
+    let dir = &f.dir;
+    let mut t = tailer(dir, "*.csv", &f.cp);
+    let mut out = f.collect();
+    let header = long_header();
+    std::fs::write(
+        dir.join("b.csv"),
+        header + &tagged_rows("b", 0, 300).concat(),
+    )
+    .unwrap();
+    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+    assert_eq!(out.lines.len(), 301);
+    f.cp.persist(true).unwrap();
+    drop(t);
+    // The stale entry: another path, the same device, inode and first KiB, other bytes before
+    // its offset; listed first (the file is sorted by path).
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&f.cp_path).unwrap()).unwrap();
+    let flow = state["flows"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .next()
+        .unwrap();
+    let files = flow["files"].as_array_mut().unwrap();
+    assert_eq!(files.len(), 1);
+    let mut stale = files[0].clone();
+    stale["path"] = "/a-deleted-export.csv".into();
+    stale["before"]["md5"] = "00000000000000000000000000000000".into();
+    files.insert(0, stale);
+    std::fs::write(&f.cp_path, serde_json::to_string(&state).unwrap()).unwrap();
+    // The next run, as after a kill.
+    let cp = Checkpoints::open(&f.cp_path, 7).unwrap();
+    let mut t = tailer(dir, "*.csv", &cp);
+    let mut out = Collect {
+        cp: cp.clone(),
+        lines: vec![],
+    };
+    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+    assert_eq!(
+        out.lines.len(),
+        0,
+        "b.csv was read again: {:?}",
+        &out.lines[..3.min(out.lines.len())]
+    );
+}
+
 /// A file that could be a copy of a followed one (the same first 64 KiB) waits to be told from
 /// one; deleted during that wait, it is read from the descriptor held meanwhile, whole: what it
 /// shares with the followed file may arrive twice, what it does not arrives.
