@@ -306,9 +306,7 @@ impl Checkpoints {
             ack_one(&mut s, r);
         }
         if moved {
-            s.dirty = true;
-            drop(s);
-            self.wake.notify_one();
+            self.changed(s);
         }
     }
 
@@ -353,12 +351,10 @@ impl Checkpoints {
         t.identity = identity.clone();
         t.path = path.to_owned();
         let flow = t.flow.clone();
-        s.dirty = true;
         if let Some(prev) = s.previous.get_mut(&flow) {
             prev.retain(|p| p.identity != *identity);
         }
-        drop(s);
-        self.wake.notify_one();
+        self.changed(s);
         true
     }
 

@@ -791,41 +791,7 @@ impl Fixture {
     }
 }
 
-/// Two different CSV exports with the same 1.5 KiB header: the second one, dropped into the
-/// directory after the first was read, is a new file, not a copy of the first; all of it arrives.
-#[test]
-fn files_sharing_their_first_kib_are_different_files() {
-    let f = Fixture::new();
-    let dir = &f.dir;
-    let mut t = tailer(dir, "*.csv", &f.cp);
-    let mut out = f.collect();
-    let header: String = (0..150)
-        .map(|i| format!("column_{i:03},"))
-        .collect::<String>()
-        + "\n";
-    assert!(header.len() > 1536);
-    let write = |name: &str, tag: &str, rows: usize| {
-        let mut text = header.clone();
-        for i in 0..rows {
-            text.push_str(&format!("{tag}-{i:05},{}\n", "v".repeat(i % 40)));
-        }
-        std::fs::write(dir.join(name), text).unwrap();
-    };
-    write("a.csv", "a", 400);
-    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
-    write("b.csv", "b", 600);
-    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
-    for (tag, rows) in [("a", 400), ("b", 600)] {
-        for i in 0..rows {
-            let line = format!("{tag}-{i:05},{}\n", "v".repeat(i % 40));
-            let n = out.lines.iter().filter(|l| **l == line).count();
-            assert_eq!(n, 1, "{} arrived {n} times", line.trim_end());
-        }
-    }
-    assert_eq!(out.lines.iter().filter(|l| **l == header).count(), 2);
-}
-
-/// The first line of the CSV files of the next tests: longer than the fingerprint (1 KiB).
+/// The first line of the CSV files of the next tests (~1.5 KiB): longer than the fingerprint.
 fn long_header() -> String {
     (0..150)
         .map(|i| format!("column_{i:03},"))
@@ -838,6 +804,37 @@ fn tagged_rows(tag: &str, from: usize, to: usize) -> Vec<String> {
     (from..to)
         .map(|i| format!("{tag}-{i:05},{}\n", "v".repeat(i % 40)))
         .collect()
+}
+
+/// Two different CSV exports with the same 1.5 KiB header: the second one, dropped into the
+/// directory after the first was read, is a new file, not a copy of the first; all of it arrives.
+#[test]
+fn files_sharing_their_first_kib_are_different_files() {
+    let f = Fixture::new();
+    let dir = &f.dir;
+    let mut t = tailer(dir, "*.csv", &f.cp);
+    let mut out = f.collect();
+    let header = long_header();
+    assert!(header.len() > 1536);
+    let write = |name: &str, tag: &str, rows: usize| {
+        std::fs::write(
+            dir.join(name),
+            header.clone() + &tagged_rows(tag, 0, rows).concat(),
+        )
+        .unwrap();
+    };
+    write("a.csv", "a", 400);
+    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+    write("b.csv", "b", 600);
+    drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
+    for line in tagged_rows("a", 0, 400)
+        .iter()
+        .chain(&tagged_rows("b", 0, 600))
+    {
+        let n = out.lines.iter().filter(|l| *l == line).count();
+        assert_eq!(n, 1, "{} arrived {n} times", line.trim_end());
+    }
+    assert_eq!(out.lines.iter().filter(|l| **l == header).count(), 2);
 }
 
 /// A file that starts like a followed one but differs from it soon after is no copy of it: it

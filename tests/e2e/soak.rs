@@ -45,12 +45,7 @@ fn held(pid: u32) -> Held {
             }
         }
     }
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    h.rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
+    h.rss_kib = status_kib(pid, "VmRSS");
     h
 }
 

@@ -202,14 +202,7 @@ impl Agent {
 
     /// Peak resident memory so far (VmHWM) in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        status_kib(self.pid(), "VmHWM")
     }
 
     /// Sends a signal.
@@ -418,6 +411,18 @@ pub fn taxi_120k(dir: &Path) -> PathBuf {
     let mut out = std::fs::File::create(&path).unwrap();
     std::io::copy(&mut dec, &mut out).unwrap();
     path
+}
+
+/// A memory figure of process `pid` in KiB, as `/proc/PID/status` gives it (`VmRSS`, `VmHWM`);
+/// 0 when it cannot be read.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Line `i` of the numbered test logs: `line-0000123 xxx…x\n`, 74 bytes.
