@@ -5,7 +5,8 @@
 //! Every line arrives exactly once, and once the churn is over, what the agent holds for files
 //! comes back to what one file needs: no descriptor of a deleted file, one tracked file, one
 //! checkpoint entry, and about the memory it had early in the run. The same churn with the agent
-//! killed (`kill -9`) and restarted every few seconds loses nothing.
+//! killed (`kill -9`) and restarted every few seconds loses nothing, also when the live file is
+//! rotated by copytruncate (copied, then truncated in place) rather than renamed.
 
 use crate::common::*;
 use crate::status_endpoint::{free_port, get, metric};
@@ -99,9 +100,20 @@ fn write_lines(path: &Path, kind: &str, from: usize, n: usize) -> usize {
     from + n
 }
 
+/// How the churn rotates the live file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rotation {
+    /// Renamed, and a new one created (logrotate's default).
+    Rename,
+    /// Copied to the rotated name, then truncated in place (logrotate's `copytruncate`); the
+    /// writer waits for both, so that no line falls between them (which logrotate itself
+    /// would lose).
+    CopyTruncate,
+}
+
 /// The churn of [`CHURN`]; returns what it wrote. Files it deletes were created at least 3 s
 /// before, so the agent has had them open long before.
-fn churn(logs: &Path) -> Written {
+fn churn(logs: &Path, rotation: Rotation) -> Written {
     let live = logs.join("app.log");
     let (mut live_n, mut tmp_n, mut heads) = (0, 0, 0);
     let mut rotated: Vec<PathBuf> = Vec::new();
@@ -113,7 +125,18 @@ fn churn(logs: &Path) -> Written {
         tick += 1;
         if tick.is_multiple_of(50) {
             let to = logs.join(format!("app.log.{}", tick / 50));
-            std::fs::rename(&live, &to).unwrap();
+            match rotation {
+                Rotation::Rename => std::fs::rename(&live, &to).unwrap(),
+                Rotation::CopyTruncate => {
+                    std::fs::copy(&live, &to).unwrap();
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&live)
+                        .unwrap()
+                        .set_len(0)
+                        .unwrap();
+                }
+            }
             rotated.push(to);
             if rotated.len() > 3 {
                 std::fs::remove_file(rotated.remove(0)).unwrap();
@@ -208,6 +231,18 @@ async fn churn_setup() -> (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_leaves_no_descriptor_entry_or_memory_behind() {
+    churn_once(Rotation::Rename).await;
+}
+
+/// Each copy is told from a new file: the lines it holds that were read from the live file
+/// before the truncation are not sent again, those that were not are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copytruncate_churn_sends_each_line_once_and_leaves_nothing_behind() {
+    churn_once(Rotation::CopyTruncate).await;
+}
+
+/// The churn without kills: every line exactly once, and nothing held for files afterwards.
+async fn churn_once(rotation: Rotation) {
     let (k, c, dir, logs) = churn_setup().await;
     let port = free_port();
     let config = churn_config(dir.path(), &k.endpoint(), &logs, port);
@@ -229,7 +264,7 @@ async fn churn_leaves_no_descriptor_entry_or_memory_behind() {
     };
     let writer = {
         let logs = logs.clone();
-        std::thread::spawn(move || churn(&logs))
+        std::thread::spawn(move || churn(&logs, rotation))
     };
     let mut reader = StreamReader::new(&c, "churn").await;
     while !writer.is_finished() {
@@ -258,7 +293,7 @@ async fn churn_leaves_no_descriptor_entry_or_memory_behind() {
         });
     let most_deleted = samples.iter().map(|(_, h)| h.deleted).max().unwrap_or(0);
     eprintln!(
-        "churn: {} lines and {} heads; early at most {early:?}; at the end {now:?}, {tracked} \
+        "{rotation:?} churn: {} lines and {} heads; early at most {early:?}; at the end {now:?}, {tracked} \
          tracked, {entries} checkpoint entries; at most {most_deleted} deleted files open at once",
         written.lines, written.heads
     );
@@ -296,6 +331,17 @@ async fn churn_leaves_no_descriptor_entry_or_memory_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_with_kills_loses_nothing() {
+    churn_with_kills(Rotation::Rename).await;
+}
+
+/// The copy of a copytruncate made while the agent is down, or before it read the live file's
+/// end, holds lines the live file no longer has: they are read from the copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copytruncate_churn_with_kills_loses_nothing() {
+    churn_with_kills(Rotation::CopyTruncate).await;
+}
+
+async fn churn_with_kills(rotation: Rotation) {
     let (k, c, dir, logs) = churn_setup().await;
     let port = free_port();
     let config = churn_config(dir.path(), &k.endpoint(), &logs, port);
@@ -303,7 +349,7 @@ async fn churn_with_kills_loses_nothing() {
     let mut agent = Agent::start(&config, &log);
     let writer = {
         let logs = logs.clone();
-        std::thread::spawn(move || churn(&logs))
+        std::thread::spawn(move || churn(&logs, rotation))
     };
     let mut reader = StreamReader::new(&c, "churn").await;
     let mut rng = rand::rng();
@@ -332,7 +378,7 @@ async fn churn_with_kills_loses_nothing() {
     let (seen, heads) = tally(&reader.records);
     assert!(
         complete(&reader.records),
-        "after {kills} kills, {} of {} lines and {heads} of {} heads arrived; log:\n{}",
+        "{rotation:?}: after {kills} kills, {} of {} lines and {heads} of {} heads arrived; log:\n{}",
         seen.len(),
         written.lines,
         written.heads,
@@ -345,7 +391,7 @@ async fn churn_with_kills_loses_nothing() {
     let (now, tracked, entries) = settled(agent.pid(), port, &checkpoint, 1).await;
     let again: usize = seen.values().filter(|&&n| n > 1).map(|n| n - 1).sum();
     eprintln!(
-        "churn with {kills} kills: {} lines and {} heads, {again} lines sent again; at the end \
+        "{rotation:?} churn with {kills} kills: {} lines and {} heads, {again} lines sent again; at the end \
          {now:?}, {tracked} tracked, {entries} checkpoint entries",
         written.lines, written.heads
     );
