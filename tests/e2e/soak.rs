@@ -6,7 +6,8 @@
 //! comes back to what one file needs: no descriptor of a deleted file, one tracked file, one
 //! checkpoint entry, and about the memory it had early in the run. The same churn with the agent
 //! killed (`kill -9`) and restarted every few seconds loses nothing, also when the live file is
-//! rotated by copytruncate (copied, then truncated in place) rather than renamed.
+//! rotated by copytruncate (copied, then truncated in place) rather than renamed, and when the
+//! kills fall just before a rotation (the agent down while it happens) or just after one.
 
 use crate::common::*;
 use crate::status_endpoint::{free_port, get, metric};
@@ -111,9 +112,20 @@ enum Rotation {
     CopyTruncate,
 }
 
+/// Where the churn is, for what it does meanwhile ([`Killer`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Moment {
+    /// Every 20 ms, after the lines of the tick were written.
+    Tick,
+    /// Just before the live file is rotated.
+    BeforeRotation,
+    /// Just after, and after the first line of the new live content.
+    AfterRotation,
+}
+
 /// The churn of [`CHURN`]; returns what it wrote. Files it deletes were created at least 3 s
-/// before, so the agent has had them open long before.
-fn churn(logs: &Path, rotation: Rotation) -> Written {
+/// before, so the agent has had them open long before. `at` is called at every [`Moment`].
+fn churn(logs: &Path, rotation: Rotation, at: &mut dyn FnMut(Moment)) -> Written {
     let live = logs.join("app.log");
     let (mut live_n, mut tmp_n, mut heads) = (0, 0, 0);
     let mut rotated: Vec<PathBuf> = Vec::new();
@@ -123,7 +135,9 @@ fn churn(logs: &Path, rotation: Rotation) -> Written {
     while start.elapsed() < CHURN {
         live_n = write_lines(&live, "live", live_n, 5);
         tick += 1;
+        at(Moment::Tick);
         if tick.is_multiple_of(50) {
+            at(Moment::BeforeRotation);
             let to = logs.join(format!("app.log.{}", tick / 50));
             match rotation {
                 Rotation::Rename => std::fs::rename(&live, &to).unwrap(),
@@ -142,6 +156,7 @@ fn churn(logs: &Path, rotation: Rotation) -> Written {
                 std::fs::remove_file(rotated.remove(0)).unwrap();
             }
             live_n = write_lines(&live, "live", live_n, 1);
+            at(Moment::AfterRotation);
         }
         // Short-lived files, but not in the last 3 s: the end deletes them all at once.
         if tick.is_multiple_of(25) && start.elapsed() + Duration::from_secs(3) < CHURN {
@@ -264,7 +279,7 @@ async fn churn_once(rotation: Rotation) {
     };
     let writer = {
         let logs = logs.clone();
-        std::thread::spawn(move || churn(&logs, rotation))
+        std::thread::spawn(move || churn(&logs, rotation, &mut |_| {}))
     };
     let mut reader = StreamReader::new(&c, "churn").await;
     while !writer.is_finished() {
@@ -341,32 +356,105 @@ async fn copytruncate_churn_with_kills_loses_nothing() {
     churn_with_kills(Rotation::CopyTruncate).await;
 }
 
+/// The kills of a churn, made by its writer so that some fall where they hurt most: `kill -9` and
+/// a restart at ticks 3–7 s apart, and around rotations: killed just before one and started
+/// again just after (down while the file is rotated and written to), or killed just after one.
+struct Killer {
+    /// None while it is down.
+    agent: Option<Agent>,
+    config: PathBuf,
+    log: PathBuf,
+    next_kill: Instant,
+    /// Killed before a rotation, started again after it.
+    down: bool,
+    kills: usize,
+    /// Of which, across a rotation.
+    across: usize,
+}
+
+impl Killer {
+    fn new(config: &Path, log: &Path) -> Killer {
+        Killer {
+            agent: Some(Agent::start(config, log)),
+            config: config.to_owned(),
+            log: log.to_owned(),
+            next_kill: Killer::next(),
+            down: false,
+            kills: 0,
+            across: 0,
+        }
+    }
+
+    fn next() -> Instant {
+        Instant::now() + Duration::from_millis(rand::rng().random_range(3000..7000))
+    }
+
+    fn kill(&mut self) {
+        if let Some(agent) = self.agent.take() {
+            agent.kill9();
+            self.kills += 1;
+        }
+    }
+
+    fn start(&mut self) {
+        self.agent = Some(Agent::start(&self.config, &self.log));
+        self.next_kill = Killer::next();
+    }
+
+    fn at(&mut self, moment: Moment) {
+        let chance = |n: u32| rand::rng().random_range(0..n) == 0;
+        match moment {
+            Moment::Tick if Instant::now() >= self.next_kill => {
+                self.kill();
+                self.start();
+            }
+            Moment::Tick => {}
+            Moment::BeforeRotation if chance(5) => {
+                self.kill();
+                self.down = true;
+            }
+            Moment::BeforeRotation => {}
+            Moment::AfterRotation if self.down => {
+                self.down = false;
+                self.across += 1;
+                self.start();
+            }
+            Moment::AfterRotation if chance(5) => {
+                self.kill();
+                self.start();
+            }
+            Moment::AfterRotation => {}
+        }
+    }
+}
+
 async fn churn_with_kills(rotation: Rotation) {
     let (k, c, dir, logs) = churn_setup().await;
     let port = free_port();
     let config = churn_config(dir.path(), &k.endpoint(), &logs, port);
     let log = dir.path().join("agent.log");
-    let mut agent = Agent::start(&config, &log);
     let writer = {
         let logs = logs.clone();
-        std::thread::spawn(move || churn(&logs, rotation))
+        let mut killer = Killer::new(&config, &log);
+        std::thread::spawn(move || {
+            let written = churn(&logs, rotation, &mut |m| killer.at(m));
+            (written, killer)
+        })
     };
     let mut reader = StreamReader::new(&c, "churn").await;
-    let mut rng = rand::rng();
-    let mut kills = 0;
-    let mut next_kill = Instant::now() + Duration::from_millis(rng.random_range(3000..7000));
     while !writer.is_finished() {
         reader
             .wait_for(usize::MAX, Duration::from_millis(250))
             .await;
-        if Instant::now() >= next_kill {
-            agent.kill9();
-            kills += 1;
-            agent = Agent::start(&config, &log);
-            next_kill = Instant::now() + Duration::from_millis(rng.random_range(3000..7000));
-        }
     }
-    let written = writer.join().unwrap();
+    let (written, killer) = writer.join().unwrap();
+    let Killer {
+        agent,
+        kills,
+        across,
+        ..
+    } = killer;
+    let agent = agent.expect("the churn ends with the agent running");
     // Every numbered line and every head, at least once.
     let complete = |records: &[ReadRecord]| {
         let (seen, heads) = tally(records);
@@ -378,7 +466,7 @@ async fn churn_with_kills(rotation: Rotation) {
     let (seen, heads) = tally(&reader.records);
     assert!(
         complete(&reader.records),
-        "{rotation:?}: after {kills} kills, {} of {} lines and {heads} of {} heads arrived; log:\n{}",
+        "{rotation:?}: after {kills} kills ({across} across a rotation), {} of {} lines and {heads} of {} heads arrived; log:\n{}",
         seen.len(),
         written.lines,
         written.heads,
@@ -391,12 +479,15 @@ async fn churn_with_kills(rotation: Rotation) {
     let (now, tracked, entries) = settled(agent.pid(), port, &checkpoint, 1).await;
     let again: usize = seen.values().filter(|&&n| n > 1).map(|n| n - 1).sum();
     eprintln!(
-        "{rotation:?} churn with {kills} kills: {} lines and {} heads, {again} lines sent again; at the end \
+        "{rotation:?} churn with {kills} kills ({across} across a rotation): {} lines and {} heads, {again} lines sent again; at the end \
          {now:?}, {tracked} tracked, {entries} checkpoint entries",
         written.lines, written.heads
     );
     agent.stop(Duration::from_secs(15));
-    assert!(kills >= 4, "only {kills} kills in {CHURN:?}");
+    assert!(
+        kills >= 8 && across >= 2,
+        "only {kills} kills, {across} across a rotation, in {CHURN:?}"
+    );
     assert_eq!(
         now.deleted, 0,
         "descriptors of deleted files still open: {now:?}"
