@@ -153,6 +153,34 @@ impl Checkpoints {
         self.lock().previous.get(flow).cloned().unwrap_or_default()
     }
 
+    /// Drops the previous run's unclaimed entries of `flow` whose file is gone: no file at its
+    /// path, in a directory that is there on the file system the file was on. Called once this
+    /// run has looked for them (a file found under another name claims its entry by inode, a
+    /// copy of it its entry as a copy), so that files deleted while the agent was down do not
+    /// stay in the checkpoint file until they expire. A directory that is missing or on another
+    /// device (a volume not mounted yet) keeps its entries. Returns how many were dropped.
+    pub fn drop_previous_gone(&self, flow: &str) -> usize {
+        let gone: Vec<StoredFile> = self
+            .previous_unclaimed(flow)
+            .into_iter()
+            .filter(file_is_gone)
+            .collect();
+        if gone.is_empty() {
+            return 0;
+        }
+        let mut s = self.lock();
+        let Some(prev) = s.previous.get_mut(flow) else {
+            return 0;
+        };
+        let before = prev.len();
+        prev.retain(|p| !gone.contains(p));
+        let dropped = before - prev.len();
+        if dropped > 0 {
+            self.changed(s);
+        }
+        dropped
+    }
+
     /// A file of this run took over `entry` (it resumed from it): it is no longer offered.
     pub fn claim_previous(&self, flow: &str, entry: &StoredFile) {
         let mut s = self.lock();
@@ -463,6 +491,21 @@ impl Checkpoints {
     }
 }
 
+/// Nothing is at the entry's path, and its directory is there, on the entry's device.
+fn file_is_gone(entry: &StoredFile) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let absent = matches!(
+        std::fs::symlink_metadata(&entry.path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound
+    );
+    absent
+        && entry
+            .path
+            .parent()
+            .and_then(|dir| std::fs::metadata(dir).ok())
+            .is_some_and(|m| m.is_dir() && m.dev() == entry.identity.dev)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,6 +731,49 @@ mod tests {
                 proptest::prop_assert_eq!(at_once.committed(fid), one_by_one.committed(fid));
             }
         }
+    }
+
+    #[test]
+    fn entries_of_files_gone_from_a_directory_still_there_are_dropped() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let dev = std::fs::metadata(dir.path()).unwrap().dev();
+        let path = dir.path().join("cp");
+        std::fs::write(dir.path().join("here.log"), "x\n").unwrap();
+        let cp = Checkpoints::open(&path, 7).unwrap();
+        let entry = |name: &str, dev: u64, ino: u64| {
+            let fid = cp.track(
+                "f",
+                FileIdentity { dev, ..ident(ino) },
+                &dir.path().join(name),
+                0,
+            );
+            cp.ack(fid, 0, 2);
+        };
+        entry("gone.log", dev, 1);
+        entry("here.log", dev, 2);
+        entry("unmounted/v.log", dev, 3);
+        // Its directory is on another device than the file was: a volume not mounted.
+        entry("elsewhere.log", dev.wrapping_add(1), 4);
+        cp.persist(true).unwrap();
+        let again = Checkpoints::open(&path, 7).unwrap();
+        assert_eq!(again.drop_previous_gone("f"), 1);
+        assert_eq!(again.drop_previous_gone("other flow"), 0);
+        let left: Vec<u64> = again
+            .previous_unclaimed("f")
+            .iter()
+            .map(|p| p.identity.ino)
+            .collect();
+        assert_eq!(left, [4, 2, 3]);
+        // The drop is written.
+        again.persist(false).unwrap();
+        assert_eq!(
+            Checkpoints::open(&path, 7)
+                .unwrap()
+                .previous_unclaimed("f")
+                .len(),
+            3
+        );
     }
 
     #[test]

@@ -175,6 +175,9 @@ pub struct Tailer {
     look: Option<std::collections::HashSet<u64>>,
     /// A file could not be followed for the descriptor cap at the last scan.
     cap_blocked: bool,
+    /// The previous run's entries of files that are gone were dropped (see
+    /// [`Checkpoints::drop_previous_gone`]): after the first listing that looked at every file.
+    previous_settled: bool,
 }
 
 /// What a new file is, compared with the files followed or truncated before it.
@@ -229,6 +232,7 @@ impl Tailer {
             files: BTreeMap::new(),
             truncated: vec![],
             deferred: HashMap::new(),
+            previous_settled: false,
             dir_missing_since: None,
             warnings: KeyedLogLimiter::new(WARN_EVERY),
             read_fault: None,
@@ -563,6 +567,9 @@ impl Tailer {
             );
         }
         let found = listing.files;
+        // Every file of the listing looked at, none left out: the condition to let go of the
+        // previous run's entries that no file took (below).
+        let mut complete = listing.unreadable.is_empty() && dir.is_dir();
         if !dir.is_dir() && !self.files.is_empty() {
             // An unmounted volume or a directory moved away and back: its files are kept (and
             // read through their descriptors) rather than taken as gone and sent again from 0
@@ -632,6 +639,7 @@ impl Tailer {
                 continue;
             }
             if let Err(e) = self.start_tracking(&f.path, id, first_start) {
+                complete = false;
                 // Looked at again soon, when a followed file may have become idle.
                 self.cap_blocked |= e.kind() == io::ErrorKind::QuotaExceeded;
                 self.warn_rate_limited(
@@ -659,6 +667,18 @@ impl Tailer {
             let Some(held) = d.held else { continue };
             if let Err(e) = self.track_open(&d.path, id, held, first_start, true) {
                 self.warn_rate_limited(&d.path, format!("cannot read {}: {e}", d.path.display()));
+            }
+        }
+        if complete && !self.previous_settled && self.deferred.is_empty() {
+            // Files that may be copies are decided first: one may resume from such an entry.
+            self.previous_settled = true;
+            let dropped = self.checkpoints.drop_previous_gone(&self.settings.flow_id);
+            if dropped > 0 {
+                tracing::info!(
+                    "{}: dropped the checkpoints of {dropped} files deleted while the agent was \
+                     not running",
+                    self.settings.flow_id
+                );
             }
         }
         for (id, t) in self.files.iter_mut() {

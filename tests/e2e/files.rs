@@ -742,3 +742,88 @@ async fn once_gives_up_with_the_reason_when_it_cannot_finish() {
     assert!(err.contains("--once gave up"), "{err}");
     assert!(err.contains("the destination kept failing"), "{err}");
 }
+
+/// The paths and offsets of the checkpoint file's entries, over all flows, sorted.
+fn checkpoint_entries(path: &std::path::Path) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let state: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let mut entries: Vec<(String, u64)> = state["flows"]
+        .as_object()
+        .into_iter()
+        .flat_map(|flows| flows.values())
+        .flat_map(|f| f["files"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| Some((e["path"].as_str()?.to_owned(), e["offset"].as_u64()?)))
+        .collect();
+    entries.sort();
+    entries
+}
+
+/// Waits up to 15 s for the checkpoint file to hold exactly `want`; returns what it holds.
+async fn checkpoint_becomes(path: &std::path::Path, want: &[(String, u64)]) -> Vec<(String, u64)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = checkpoint_entries(path);
+        if now == want || std::time::Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Files deleted while the agent was down leave no checkpoint entry for a week: the next run
+/// drops the entries of files it cannot find once it has looked, and keeps those whose
+/// directory is missing (a volume not mounted yet), which resume when it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_of_files_deleted_while_stopped_are_dropped_once_looked_for() {
+    let k = Kinesalite::start();
+    let c = client(&k.endpoint()).await;
+    create_stream(&c, "dropped", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (logs, vol) = (data.join("logs"), data.join("vol"));
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::create_dir(&vol).unwrap();
+    std::fs::write(logs.join("app.log"), lines("app", 0, 100)).unwrap();
+    std::fs::write(logs.join("old.log"), lines("old", 0, 100)).unwrap();
+    std::fs::write(vol.join("v.log"), lines("vol", 0, 100)).unwrap();
+    let mut flows = flow(&logs, "dropped", "START_OF_FILE");
+    // logs/ and vol/ under one pattern.
+    flows[0]["filePattern"] = format!("{}/*/*.log", data.display()).into();
+    let config = write_config(dir.path(), &k.endpoint(), flows, serde_json::json!({}));
+    let log = dir.path().join("agent.log");
+    let checkpoint = dir.path().join("state/checkpoints");
+    let agent = Agent::start(&config, &log);
+    let mut reader = StreamReader::new(&c, "dropped").await;
+    assert_eq!(reader.wait_for(300, Duration::from_secs(30)).await, 300);
+    // 100 lines of 25 bytes each.
+    let entry = |p: &std::path::Path| (p.display().to_string(), 2500);
+    let (app, old, v) = (
+        logs.join("app.log"),
+        logs.join("old.log"),
+        vol.join("v.log"),
+    );
+    let all = vec![entry(&app), entry(&old), entry(&v)];
+    assert_eq!(checkpoint_becomes(&checkpoint, &all).await, all);
+    agent.kill9();
+
+    // While it is down: one file deleted, and the other flow's directory unmounted (moved away).
+    std::fs::remove_file(logs.join("old.log")).unwrap();
+    let away = dir.path().join("vol.away");
+    std::fs::rename(&vol, &away).unwrap();
+    let agent = Agent::start(&config, &log);
+    let want = vec![entry(&app), entry(&v)];
+    let now = checkpoint_becomes(&checkpoint, &want).await;
+    assert_eq!(now, want, "log:\n{}", agent.log_text());
+
+    // The volume is back: its file resumes from its entry, and nothing is sent again.
+    std::fs::rename(&away, &vol).unwrap();
+    append(&v, &lines("vol", 100, 150));
+    append(&app, &lines("app", 100, 150));
+    reader.wait_for(400, Duration::from_secs(30)).await;
+    agent.stop(Duration::from_secs(15));
+    reader.settle(Duration::from_millis(600)).await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let got = counts(&reader.records);
+    assert_eq!(reader.records.len(), 400, "log:\n{text}");
+    assert!(got.values().all(|&n| n == 1), "log:\n{text}");
+}

@@ -473,8 +473,8 @@ async fn churn_with_kills(rotation: Rotation) {
         agent.log_text()
     );
     // The last run lets go of what the earlier ones left: no deleted file held open, only
-    // app.log tracked. (Entries of a killed run for files deleted before the next run started
-    // stay in the checkpoint file until checkpointTimeToLiveDays, by design: printed.)
+    // app.log tracked, and only its entry in the checkpoint file (a killed run's entries of
+    // files deleted before the next run started are dropped once that run has looked).
     let checkpoint = dir.path().join("state/checkpoints");
     let (now, tracked, entries) = settled(agent.pid(), port, &checkpoint, 1).await;
     let again: usize = seen.values().filter(|&&n| n > 1).map(|n| n - 1).sum();
@@ -493,4 +493,10 @@ async fn churn_with_kills(rotation: Rotation) {
         "descriptors of deleted files still open: {now:?}"
     );
     assert_eq!(tracked, 1.0, "files still tracked besides app.log");
+    assert_eq!(
+        entries,
+        1,
+        "checkpoint entries besides app.log's:\n{}",
+        std::fs::read_to_string(&checkpoint).unwrap_or_default()
+    );
 }
