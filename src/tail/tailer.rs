@@ -569,8 +569,9 @@ impl Tailer {
         let found = listing.files;
         // Every file of the listing looked at, none left out: the condition to let go of the
         // previous run's entries that no file took (below).
-        let mut complete = listing.unreadable.is_empty() && dir.is_dir();
-        if !dir.is_dir() && !self.files.is_empty() {
+        let dir_there = dir.is_dir();
+        let mut complete = listing.unreadable.is_empty() && dir_there;
+        if !dir_there && !self.files.is_empty() {
             // An unmounted volume or a directory moved away and back: its files are kept (and
             // read through their descriptors) rather than taken as gone and sent again from 0
             // when they return; only a directory missing for long gives them up.
@@ -782,7 +783,7 @@ impl Tailer {
                     Some((
                         0,
                         "starts like a file the previous run followed but differs before its \
-                     checkpoint; a new file",
+                         checkpoint; a new file",
                     ))
                 }
                 CopyCheck::OfPrevious(entry) => {
@@ -795,7 +796,7 @@ impl Tailer {
                 CopyCheck::Wait | CopyCheck::No if gone_while_waiting => Some((
                     0,
                     "gone while it waited to be told from a copy, and no copy of it showed; \
-                 a new file",
+                     a new file",
                 )),
                 CopyCheck::Wait => {
                     let now = Instant::now();
@@ -819,9 +820,10 @@ impl Tailer {
                         return Ok(());
                     }
                     Some((
-                    0,
-                    "empty, or starts like a followed file, but no copy of it showed; a new file",
-                ))
+                        0,
+                        "empty, or starts like a followed file, but no copy of it showed; \
+                         a new file",
+                    ))
                 }
                 CopyCheck::No => None,
             }
@@ -1148,11 +1150,6 @@ fn content_at(path: &Path, identity: &FileIdentity) -> Option<bool> {
     same_content(&file, identity).ok()
 }
 
-/// Whether `path`, `size` bytes long, shows the followed file of `identity`: false when it is
-/// that inode with other content, or with content where the followed file had none to compare
-/// (it was empty when last read: a file created on its freed inode starts like it too, and an
-/// empty file renamed and written again reads from 0 as a new file all the same). When that
-/// cannot be told, it is taken as the one followed, as before.
 /// How far past the first KiB a new file is compared with a followed file it starts like.
 const COPY_COMPARE: u64 = 64 * 1024;
 
@@ -1191,6 +1188,11 @@ fn differs_soon(new: &File, size: u64, t: &TrackedFile) -> bool {
     false
 }
 
+/// Whether `path`, `size` bytes long, shows the followed file of `identity`: false when it is
+/// that inode with other content, or with content where the followed file had none to compare
+/// (it was empty when last read: a file created on its freed inode starts like it too, and an
+/// empty file renamed and written again reads from 0 as a new file all the same). When that
+/// cannot be told, it is taken as the one followed, as before.
 fn holds(path: &Path, size: u64, identity: &FileIdentity) -> bool {
     if identity.fingerprint_len == 0 && size > 0 {
         return false;

@@ -806,6 +806,27 @@ fn tagged_rows(tag: &str, from: usize, to: usize) -> Vec<String> {
         .collect()
 }
 
+/// Writes the CSV export `name` into `dir`: the long header, then `rows`.
+fn write_export(dir: &Path, name: &str, rows: &[String]) {
+    std::fs::write(dir.join(name), long_header() + &rows.concat()).unwrap();
+}
+
+impl Collect {
+    /// How many times `line` arrived.
+    fn times(&self, line: &str) -> usize {
+        self.lines.iter().filter(|l| *l == line).count()
+    }
+
+    /// Each of `rows` arrived exactly once, and the long header `headers` times.
+    fn assert_once_each(&self, rows: &[String], headers: usize) {
+        for line in rows {
+            let n = self.times(line);
+            assert_eq!(n, 1, "{} arrived {n} times", line.trim_end());
+        }
+        assert_eq!(self.times(&long_header()), headers);
+    }
+}
+
 /// Two different CSV exports with the same 1.5 KiB header: the second one, dropped into the
 /// directory after the first was read, is a new file, not a copy of the first; all of it arrives.
 #[test]
@@ -814,27 +835,13 @@ fn files_sharing_their_first_kib_are_different_files() {
     let dir = &f.dir;
     let mut t = tailer(dir, "*.csv", &f.cp);
     let mut out = f.collect();
-    let header = long_header();
-    assert!(header.len() > 1536);
-    let write = |name: &str, tag: &str, rows: usize| {
-        std::fs::write(
-            dir.join(name),
-            header.clone() + &tagged_rows(tag, 0, rows).concat(),
-        )
-        .unwrap();
-    };
-    write("a.csv", "a", 400);
+    assert!(long_header().len() > 1536);
+    let (a, b) = (tagged_rows("a", 0, 400), tagged_rows("b", 0, 600));
+    write_export(dir, "a.csv", &a);
     drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
-    write("b.csv", "b", 600);
+    write_export(dir, "b.csv", &b);
     drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
-    for line in tagged_rows("a", 0, 400)
-        .iter()
-        .chain(&tagged_rows("b", 0, 600))
-    {
-        let n = out.lines.iter().filter(|l| *l == line).count();
-        assert_eq!(n, 1, "{} arrived {n} times", line.trim_end());
-    }
-    assert_eq!(out.lines.iter().filter(|l| **l == header).count(), 2);
+    out.assert_once_each(&[a, b].concat(), 2);
 }
 
 /// A file that starts like a followed one but differs from it soon after is no copy of it: it
@@ -847,18 +854,10 @@ fn a_file_that_starts_like_a_followed_one_but_differs_is_read_at_once() {
     let dir = &f.dir;
     let mut t = tailer(dir, "*.csv", &f.cp);
     let mut out = f.collect();
-    let header = long_header();
-    std::fs::write(
-        dir.join("a.csv"),
-        header.clone() + &tagged_rows("a", 0, 300).concat(),
-    )
-    .unwrap();
+    let (a, b) = (tagged_rows("a", 0, 300), tagged_rows("b", 0, 300));
+    write_export(dir, "a.csv", &a);
     drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
-    std::fs::write(
-        dir.join("b.csv"),
-        header.clone() + &tagged_rows("b", 0, 300).concat(),
-    )
-    .unwrap();
+    write_export(dir, "b.csv", &b);
     let seen = std::time::Instant::now();
     while !out.lines.iter().any(|l| l.starts_with("b-")) {
         assert!(
@@ -870,14 +869,7 @@ fn a_file_that_starts_like_a_followed_one_but_differs_is_read_at_once() {
     }
     std::fs::remove_file(dir.join("b.csv")).unwrap();
     drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
-    for line in tagged_rows("a", 0, 300)
-        .iter()
-        .chain(&tagged_rows("b", 0, 300))
-    {
-        let n = out.lines.iter().filter(|l| *l == line).count();
-        assert_eq!(n, 1, "{} arrived {n} times", line.trim_end());
-    }
-    assert_eq!(out.lines.iter().filter(|l| **l == header).count(), 2);
+    out.assert_once_each(&[a, b].concat(), 2);
 }
 
 /// After a kill, the checkpoint file may hold two entries for one inode that both start like
@@ -891,12 +883,7 @@ fn of_two_checkpoints_on_one_inode_the_one_whose_bytes_match_is_resumed() {
     let dir = &f.dir;
     let mut t = tailer(dir, "*.csv", &f.cp);
     let mut out = f.collect();
-    let header = long_header();
-    std::fs::write(
-        dir.join("b.csv"),
-        header + &tagged_rows("b", 0, 300).concat(),
-    )
-    .unwrap();
+    write_export(dir, "b.csv", &tagged_rows("b", 0, 300));
     drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
     assert_eq!(out.lines.len(), 301);
     f.cp.persist(true).unwrap();
@@ -943,17 +930,12 @@ fn a_file_deleted_while_it_waits_to_be_told_from_a_copy_is_read() {
     let dir = &f.dir;
     let mut t = tailer(dir, "*.csv", &f.cp);
     let mut out = f.collect();
-    let header = long_header();
     let shared = tagged_rows("a", 0, 3000);
     assert!(shared.concat().len() > 64 * 1024);
-    std::fs::write(dir.join("a.csv"), header.clone() + &shared.concat()).unwrap();
+    write_export(dir, "a.csv", &shared);
     drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
     let own = tagged_rows("b", 0, 300);
-    std::fs::write(
-        dir.join("b.csv"),
-        header.clone() + &shared.concat() + &own.concat(),
-    )
-    .unwrap();
+    write_export(dir, "b.csv", &[shared.clone(), own.clone()].concat());
     // Seen, and waiting: its first 64 KiB are a.csv's, which is followed and not truncated.
     for _ in 0..3 {
         t.poll(&mut out);
@@ -966,11 +948,11 @@ fn a_file_deleted_while_it_waits_to_be_told_from_a_copy_is_read() {
     std::fs::remove_file(dir.join("b.csv")).unwrap();
     drain(&mut t, &mut out, COPY_WAIT_IN_TESTS);
     for line in &shared {
-        let n = out.lines.iter().filter(|l| *l == line).count();
+        let n = out.times(line);
         assert!(n >= 1, "{} arrived {n} times", line.trim_end());
     }
     for line in &own {
-        let n = out.lines.iter().filter(|l| *l == line).count();
+        let n = out.times(line);
         assert_eq!(n, 1, "{} arrived {n} times", line.trim_end());
     }
 }
