@@ -11,7 +11,10 @@
 //!   bytes as a Kinesis reply to it would have, which are read back and opened (AES-GCM); only
 //!   the sending thread's CPU is counted, as the endpoint's is not counted for the agent;
 //!   with `--csvtojson`, each line is first converted as the bench's CSVTOJSON flow converts
-//!   it, with kinetail's converter (the floor of a converting flow);
+//!   it, with kinetail's converter (the floor of a converting flow); with `--kpl`, the lines go
+//!   into KPL aggregates of at most `aggregationMaxSizeBytes` (51,200 by default) first, the
+//!   cheapest an aggregating shipper can make (one partition key each, MD5 trailer), and each
+//!   aggregate is one entry (the floor of an aggregating flow);
 //! - `blackhole --cert PEM --key PEM --port-file F --expect N`: a local HTTPS endpoint that
 //!   answers PutRecords (and PutRecordBatch) as Kinesis (Firehose) does, counting records and
 //!   bytes, and prints its counts as one JSON line and exits once `N` records arrived.
@@ -287,10 +290,12 @@ impl Wire {
 fn floor_command(path: &str, flags: &[String]) -> Result<(), Error> {
     let mut reference = Reference::Plain;
     let mut chain = None;
+    let mut kpl = false;
     for flag in flags {
         match flag.as_str() {
             "--signed" => reference = Reference::Signed,
             "--wire" => reference = Reference::Wire,
+            "--kpl" => kpl = true,
             "--csvtojson" => {
                 chain = Some(kinetail::process::Chain::new(&[
                     kinetail::config::ProcessingOption::CsvToJson {
@@ -304,7 +309,76 @@ fn floor_command(path: &str, flags: &[String]) -> Result<(), Error> {
             other => return Err(format!("floor: unknown flag {other}").into()),
         }
     }
-    floor(path, reference, chain.as_ref())
+    floor(path, reference, chain.as_ref(), kpl.then(Aggregate::new))
+}
+
+/// As long as the text of a typical RANDOM key.
+const KEY: &str = "483920.1837461032";
+
+/// The cheapest KPL aggregate an aggregating shipper can make: one partition key for all its
+/// records (a one-entry key table), records added until the next would pass the limit that
+/// `aggregationMaxSizeBytes` sets by default, then the MD5 trailer.
+struct Aggregate {
+    buf: Vec<u8>,
+    records: usize,
+}
+
+impl Aggregate {
+    const MAX: usize = kinetail::config::DEFAULT_AGGREGATION_MAX_SIZE_BYTES as usize;
+
+    fn new() -> Aggregate {
+        let mut a = Aggregate {
+            buf: Vec::with_capacity(Self::MAX),
+            records: 0,
+        };
+        a.start();
+        a
+    }
+
+    /// Empties it: magic and key table.
+    fn start(&mut self) {
+        use prost::encoding::{encode_key, encode_varint, WireType};
+        self.buf.clear();
+        self.records = 0;
+        self.buf
+            .extend_from_slice(&kinetail::sink::aggregate::MAGIC);
+        encode_key(1, WireType::LengthDelimited, &mut self.buf);
+        encode_varint(KEY.len() as u64, &mut self.buf);
+        self.buf.extend_from_slice(KEY.as_bytes());
+    }
+
+    /// The nested record of `data`: key index 0 and the data.
+    fn inner_len(data: usize) -> usize {
+        2 + 1 + prost::encoding::encoded_len_varint(data as u64) + data
+    }
+
+    /// True when `data` still fits, with the trailer and the entry's key (a Kinesis record's
+    /// size counts its partition key).
+    fn fits(&self, data: usize) -> bool {
+        let inner = Self::inner_len(data);
+        let nested = 1 + prost::encoding::encoded_len_varint(inner as u64) + inner;
+        self.buf.len() + nested + 16 + KEY.len() <= Self::MAX
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        use prost::encoding::{encode_key, encode_varint, WireType};
+        encode_key(3, WireType::LengthDelimited, &mut self.buf);
+        encode_varint(Self::inner_len(data.len()) as u64, &mut self.buf);
+        encode_key(1, WireType::Varint, &mut self.buf);
+        encode_varint(0, &mut self.buf);
+        encode_key(3, WireType::LengthDelimited, &mut self.buf);
+        encode_varint(data.len() as u64, &mut self.buf);
+        self.buf.extend_from_slice(data);
+        self.records += 1;
+    }
+
+    /// Appends the MD5 of the protobuf; the aggregate as sent.
+    fn finish(&mut self) -> &[u8] {
+        use md5::Digest;
+        let digest = md5::Md5::digest(&self.buf[kinetail::sink::aggregate::MAGIC.len()..]);
+        self.buf.extend_from_slice(&digest);
+        &self.buf
+    }
 }
 
 /// What a finished body costs beyond its framing: nothing (plain), its hash and sealing
@@ -323,16 +397,16 @@ fn ship(
 }
 
 /// The floor of `reference`; with `chain`, each line is converted by it first (the floor of a
-/// converting flow: what it sends is the converted record).
+/// converting flow: what it sends is the converted record); with `aggregate`, the lines go into
+/// aggregates, each sent as one entry.
 fn floor(
     path: &str,
     reference: Reference,
     chain: Option<&kinetail::process::Chain>,
+    mut aggregate: Option<Aggregate>,
 ) -> Result<(), Error> {
     const MAX_RECORDS: usize = 500;
     const MAX_BYTES: usize = 5 << 20;
-    // As long as the text of a typical RANDOM key.
-    const KEY: &str = "483920.1837461032";
     let mut wire = if reference == Reference::Wire {
         Some(Wire::new()?)
     } else {
@@ -355,6 +429,24 @@ fn floor(
     let mut body_bytes = 0u64;
     let mut in_request = 0usize;
     let mut sealer = (reference != Reference::Plain).then(Sealer::new);
+    // Appends an entry, sending the request first when the entry would not fit in it.
+    macro_rules! add_entry {
+        ($data:expr) => {{
+            let data: &[u8] = $data;
+            if in_request == MAX_RECORDS || request_bytes + data.len() + KEY.len() > MAX_BYTES {
+                request.finish();
+                body_bytes += body.len() as u64;
+                requests += 1;
+                ship(&mut sealer, &mut wire, &body, in_request)?;
+                request = PutRecordsBody::new(&mut body, "bench");
+                in_request = 0;
+                request_bytes = 0;
+            }
+            request.push(data, Key::Text(KEY));
+            request_bytes += data.len() + KEY.len();
+            in_request += 1;
+        }};
+    }
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
@@ -381,24 +473,35 @@ fn floor(
                 }
                 None => line,
             };
-            if in_request == MAX_RECORDS || request_bytes + line.len() + KEY.len() > MAX_BYTES {
-                request.finish();
-                body_bytes += body.len() as u64;
-                requests += 1;
-                ship(&mut sealer, &mut wire, &body, in_request)?;
-                request = PutRecordsBody::new(&mut body, "bench");
-                in_request = 0;
-                request_bytes = 0;
+            // What becomes an entry now: the line, or the aggregate it does not fit in.
+            let entry = match aggregate.as_mut() {
+                None => Some(line),
+                Some(a) if a.records > 0 && !a.fits(line.len()) => Some(a.finish()),
+                Some(_) => None,
+            };
+            let emitted = entry.is_some();
+            if let Some(data) = entry {
+                add_entry!(data);
             }
-            request.push(line, Key::Text(KEY));
-            request_bytes += line.len() + KEY.len();
-            in_request += 1;
+            if let Some(a) = aggregate.as_mut() {
+                if emitted {
+                    a.start();
+                }
+                a.push(line);
+            }
             records += 1;
             carry.clear();
             rest = &rest[i + 1..];
         }
         carry.extend_from_slice(rest);
     }
+    if let Some(a) = aggregate.as_mut().filter(|a| a.records > 0) {
+        add_entry!(a.finish());
+    }
+    debug_assert!(
+        request_bytes <= MAX_BYTES,
+        "the last request keeps to the limit"
+    );
     if in_request > 0 {
         request.finish();
         body_bytes += body.len() as u64;

@@ -26,8 +26,9 @@ pub use agent::{default_max_sending_threads, AgentConfig, Secret, DEFAULT_CHECKP
 pub use error::ConfigError;
 pub use flow::{
     AggregationOption, Destination, FlowConfig, InitialPosition, PartitionKeyOption,
-    FIREHOSE_MAX_BUFFER_SIZE_BYTES, FIREHOSE_MAX_RECORD_SIZE_BYTES, KINESIS_MAX_BUFFER_SIZE_BYTES,
-    KINESIS_MAX_RECORD_SIZE_BYTES, MAX_BUFFER_SIZE_RECORDS,
+    DEFAULT_AGGREGATION_MAX_SIZE_BYTES, FIREHOSE_MAX_BUFFER_SIZE_BYTES,
+    FIREHOSE_MAX_RECORD_SIZE_BYTES, KINESIS_MAX_BUFFER_SIZE_BYTES, KINESIS_MAX_RECORD_SIZE_BYTES,
+    MAX_BUFFER_SIZE_RECORDS,
 };
 pub use loader::{load, load_with_agent_d, parse_str};
 pub use options::{JsonFormat, LogFormat, ProcessingOption};
