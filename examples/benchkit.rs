@@ -317,7 +317,8 @@ const KEY: &str = "483920.1837461032";
 
 /// The cheapest KPL aggregate an aggregating shipper can make: one partition key for all its
 /// records (a one-entry key table), records added until the next would pass the limit that
-/// `aggregationMaxSizeBytes` sets by default, then the MD5 trailer.
+/// `aggregationMaxSizeBytes` sets by default; the MD5 trailer is appended when its request is
+/// sent (`sink::aggregate::seal`, several at once).
 struct Aggregate {
     buf: Vec<u8>,
     records: usize,
@@ -372,12 +373,11 @@ impl Aggregate {
         self.records += 1;
     }
 
-    /// Appends the MD5 of the protobuf; the aggregate as sent.
-    fn finish(&mut self) -> &[u8] {
-        use md5::Digest;
-        let digest = md5::Md5::digest(&self.buf[kinetail::sink::aggregate::MAGIC.len()..]);
-        self.buf.extend_from_slice(&digest);
-        &self.buf
+    /// The aggregate as written, for its MD5 trailer to be appended, and a new one started.
+    fn take(&mut self) -> Vec<u8> {
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(Self::MAX));
+        self.start();
+        full
     }
 }
 
@@ -429,21 +429,34 @@ fn floor(
     let mut body_bytes = 0u64;
     let mut in_request = 0usize;
     let mut sealer = (reference != Reference::Plain).then(Sealer::new);
-    // Appends an entry, sending the request first when the entry would not fit in it.
-    macro_rules! add_entry {
-        ($data:expr) => {{
-            let data: &[u8] = $data;
-            if in_request == MAX_RECORDS || request_bytes + data.len() + KEY.len() > MAX_BYTES {
-                request.finish();
-                body_bytes += body.len() as u64;
-                requests += 1;
-                ship(&mut sealer, &mut wire, &body, in_request)?;
-                request = PutRecordsBody::new(&mut body, "bench");
-                in_request = 0;
-                request_bytes = 0;
+    // Aggregates of the request being filled: their MD5s are computed together, side by side,
+    // as kinetail does.
+    let mut pending: Vec<Vec<u8>> = Vec::new();
+    // Sends the request, with the aggregates waiting for it sealed first.
+    macro_rules! send {
+        () => {{
+            kinetail::sink::aggregate::seal(&mut pending);
+            for a in &pending {
+                request.push(a, Key::Text(KEY));
             }
-            request.push(data, Key::Text(KEY));
-            request_bytes += data.len() + KEY.len();
+            pending.clear();
+            request.finish();
+            body_bytes += body.len() as u64;
+            requests += 1;
+            ship(&mut sealer, &mut wire, &body, in_request)?;
+            request = PutRecordsBody::new(&mut body, "bench");
+            in_request = 0;
+            request_bytes = 0;
+        }};
+    }
+    // Counts an entry of `len` bytes in, sending the request first when it would not fit.
+    macro_rules! room_for {
+        ($len:expr) => {{
+            let len: usize = $len;
+            if in_request == MAX_RECORDS || request_bytes + len + KEY.len() > MAX_BYTES {
+                send!();
+            }
+            request_bytes += len + KEY.len();
             in_request += 1;
         }};
     }
@@ -473,21 +486,19 @@ fn floor(
                 }
                 None => line,
             };
-            // What becomes an entry now: the line, or the aggregate it does not fit in.
-            let entry = match aggregate.as_mut() {
-                None => Some(line),
-                Some(a) if a.records > 0 && !a.fits(line.len()) => Some(a.finish()),
-                Some(_) => None,
-            };
-            let emitted = entry.is_some();
-            if let Some(data) = entry {
-                add_entry!(data);
-            }
-            if let Some(a) = aggregate.as_mut() {
-                if emitted {
-                    a.start();
+            // An entry: the line, or the aggregate it does not fit in (MD5 trailer to come).
+            match aggregate.as_mut() {
+                None => {
+                    room_for!(line.len());
+                    request.push(line, Key::Text(KEY));
                 }
-                a.push(line);
+                Some(a) => {
+                    if a.records > 0 && !a.fits(line.len()) {
+                        room_for!(a.buf.len() + 16);
+                        pending.push(a.take());
+                    }
+                    a.push(line);
+                }
             }
             records += 1;
             carry.clear();
@@ -496,18 +507,17 @@ fn floor(
         carry.extend_from_slice(rest);
     }
     if let Some(a) = aggregate.as_mut().filter(|a| a.records > 0) {
-        add_entry!(a.finish());
+        room_for!(a.buf.len() + 16);
+        pending.push(a.take());
     }
-    debug_assert!(
-        request_bytes <= MAX_BYTES,
-        "the last request keeps to the limit"
-    );
     if in_request > 0 {
-        request.finish();
-        body_bytes += body.len() as u64;
-        requests += 1;
-        ship(&mut sealer, &mut wire, &body, in_request)?;
+        send!();
     }
+    debug_assert_eq!(
+        (request.entries(), in_request, request_bytes),
+        (0, 0, 0),
+        "everything was sent"
+    );
     let cpu = cpu()? - start;
     if let Some(w) = wire {
         w.finish()?;

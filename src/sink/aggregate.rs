@@ -69,6 +69,14 @@ impl Encoder {
     /// also carries that explicit hash key, so that it belongs wherever the aggregate lands
     /// (used while the shard map is unknown).
     pub fn encode(&mut self, records: &[Record], pin: Option<u128>, out: &mut Vec<u8>) {
+        self.encode_unsealed(records, pin, out);
+        let digest = Md5::digest(&out[MAGIC.len()..]);
+        out.extend_from_slice(&digest);
+    }
+
+    /// Writes the aggregate as [`Encoder::encode`] does but for its MD5 trailer, which
+    /// [`seal`] appends to several aggregates at once.
+    pub fn encode_unsealed(&mut self, records: &[Record], pin: Option<u128>, out: &mut Vec<u8>) {
         self.index.clear();
         self.keys.clear();
         self.indices.clear();
@@ -113,8 +121,16 @@ impl Encoder {
             encode_varint(data, out);
             out.extend_from_slice(&r.data);
         }
-        let digest = Md5::digest(&out[MAGIC.len()..]);
-        out.extend_from_slice(&digest);
+    }
+}
+
+/// Appends to each aggregate written by [`Encoder::encode_unsealed`] its MD5 trailer, the
+/// digests computed side by side.
+pub fn seal(aggregates: &mut [Vec<u8>]) {
+    let protobufs: Vec<&[u8]> = aggregates.iter().map(|a| &a[MAGIC.len()..]).collect();
+    let digests = super::md5_lanes::digests(&protobufs);
+    for (a, d) in aggregates.iter_mut().zip(digests) {
+        a.extend_from_slice(&d);
     }
 }
 
@@ -175,6 +191,33 @@ pub(crate) mod tests {
                 end: 1,
             },
         }
+    }
+
+    #[test]
+    fn aggregates_sealed_together_are_those_encoded_one_by_one() {
+        // Ten aggregates of different sizes, some pinned: two groups of lanes, the second
+        // short enough to be hashed one by one.
+        let mut encoder = Encoder::default();
+        let (mut together, mut alone) = (Vec::new(), Vec::new());
+        for n in 0..10usize {
+            let records: Vec<Record> = (0..n * 7 + 1)
+                .map(|i| {
+                    rec(
+                        &vec![(n * 31 + i) as u8; i % 90],
+                        PartitionKey::md5_of(&[n as u8]),
+                    )
+                })
+                .collect();
+            let pin = (n % 3 == 0).then_some(n as u128 * 12_345);
+            let mut out = Vec::new();
+            encoder.encode_unsealed(&records, pin, &mut out);
+            together.push(out);
+            let mut out = Vec::new();
+            encoder.encode(&records, pin, &mut out);
+            alone.push(out);
+        }
+        seal(&mut together);
+        assert_eq!(together, alone);
     }
 
     #[test]

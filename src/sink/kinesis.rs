@@ -2,7 +2,7 @@
 //! straight from the records (`request.rs`), or from KPL aggregates of them (`aggregate.rs`),
 //! and sent signed (`send.rs`).
 
-use super::aggregate::{hash_key, Encoder};
+use super::aggregate::{hash_key, seal, Encoder};
 use super::aws::{endpoint_override, AwsConfig, AwsError, DataPlane};
 use super::batch::{Group, Sealed};
 use super::request::{Api, Key, PutRecordsBody};
@@ -65,18 +65,34 @@ impl KinesisStream {
             batch.records.iter().map(|r| r.size() + 8).sum(),
             batch.groups.len() * 64,
         );
+        // The aggregates are written first and their MD5s computed together, side by side.
         let mut encoder = Encoder::default();
-        let mut aggregate = Vec::new();
+        let mut aggregates = Vec::new();
+        let mut start = 0;
+        for g in &batch.groups {
+            let records = &batch.records[start..g.end];
+            if g.aggregate {
+                let pin = g
+                    .shard
+                    .is_none()
+                    .then(|| hash_key(&records[0].partition_key));
+                let mut aggregate = Vec::new();
+                encoder.encode_unsealed(records, pin, &mut aggregate);
+                aggregates.push(aggregate);
+            }
+            start = g.end;
+        }
+        seal(&mut aggregates);
+        let mut aggregates = aggregates.iter();
         let mut start = 0;
         for g in &batch.groups {
             let records = &batch.records[start..g.end];
             let first = records[0].partition_key;
-            if g.aggregate {
-                let ehk = hash_key(&first);
-                encoder.encode(records, g.shard.is_none().then_some(ehk), &mut aggregate);
-                body.push_with_hash_key(&aggregate, Key::Record(first), ehk);
-            } else {
+            if !g.aggregate {
                 body.push(&records[0].data, Key::Record(first));
+            } else if let Some(aggregate) = aggregates.next() {
+                // One aggregate per aggregated group, written in the groups' order above.
+                body.push_with_hash_key(aggregate, Key::Record(first), hash_key(&first));
             }
             start = g.end;
         }

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod errors;
 pub mod firehose;
 pub mod kinesis;
+pub mod md5_lanes;
 pub mod partition;
 pub mod reply;
 pub mod reply_scan;
