@@ -23,6 +23,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
+use kinetail::sink::aggregate;
 use kinetail::sink::request::{Key, PutRecordsBody};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -315,6 +316,9 @@ fn floor_command(path: &str, flags: &[String]) -> Result<(), Error> {
 /// As long as the text of a typical RANDOM key.
 const KEY: &str = "483920.1837461032";
 
+/// An aggregate's MD5 trailer.
+const TRAILER: usize = aggregate::FRAME_BYTES - aggregate::MAGIC.len();
+
 /// The cheapest KPL aggregate an aggregating shipper can make: one partition key for all its
 /// records (a one-entry key table), records added until the next would pass the limit that
 /// `aggregationMaxSizeBytes` sets by default; the MD5 trailer is appended when its request is
@@ -338,38 +342,20 @@ impl Aggregate {
 
     /// Empties it: magic and key table.
     fn start(&mut self) {
-        use prost::encoding::{encode_key, encode_varint, WireType};
         self.buf.clear();
         self.records = 0;
-        self.buf
-            .extend_from_slice(&kinetail::sink::aggregate::MAGIC);
-        encode_key(1, WireType::LengthDelimited, &mut self.buf);
-        encode_varint(KEY.len() as u64, &mut self.buf);
-        self.buf.extend_from_slice(KEY.as_bytes());
-    }
-
-    /// The nested record of `data`: key index 0 and the data.
-    fn inner_len(data: usize) -> usize {
-        2 + 1 + prost::encoding::encoded_len_varint(data as u64) + data
+        self.buf.extend_from_slice(&aggregate::MAGIC);
+        aggregate::write_key(KEY.as_bytes(), &mut self.buf);
     }
 
     /// True when `data` still fits, with the trailer and the entry's key (a Kinesis record's
     /// size counts its partition key).
     fn fits(&self, data: usize) -> bool {
-        let inner = Self::inner_len(data);
-        let nested = 1 + prost::encoding::encoded_len_varint(inner as u64) + inner;
-        self.buf.len() + nested + 16 + KEY.len() <= Self::MAX
+        self.buf.len() + aggregate::record_len(0, false, data) + TRAILER + KEY.len() <= Self::MAX
     }
 
     fn push(&mut self, data: &[u8]) {
-        use prost::encoding::{encode_key, encode_varint, WireType};
-        encode_key(3, WireType::LengthDelimited, &mut self.buf);
-        encode_varint(Self::inner_len(data.len()) as u64, &mut self.buf);
-        encode_key(1, WireType::Varint, &mut self.buf);
-        encode_varint(0, &mut self.buf);
-        encode_key(3, WireType::LengthDelimited, &mut self.buf);
-        encode_varint(data.len() as u64, &mut self.buf);
-        self.buf.extend_from_slice(data);
+        aggregate::write_record(0, false, data, &mut self.buf);
         self.records += 1;
     }
 
@@ -397,13 +383,13 @@ fn ship(
 }
 
 /// The floor of `reference`; with `chain`, each line is converted by it first (the floor of a
-/// converting flow: what it sends is the converted record); with `aggregate`, the lines go into
+/// converting flow: what it sends is the converted record); with `kpl`, the lines go into
 /// aggregates, each sent as one entry.
 fn floor(
     path: &str,
     reference: Reference,
     chain: Option<&kinetail::process::Chain>,
-    mut aggregate: Option<Aggregate>,
+    mut kpl: Option<Aggregate>,
 ) -> Result<(), Error> {
     const MAX_RECORDS: usize = 500;
     const MAX_BYTES: usize = 5 << 20;
@@ -435,7 +421,7 @@ fn floor(
     // Sends the request, with the aggregates waiting for it sealed first.
     macro_rules! send {
         () => {{
-            kinetail::sink::aggregate::seal(&mut pending);
+            aggregate::seal(&mut pending);
             for a in &pending {
                 request.push(a, Key::Text(KEY));
             }
@@ -487,14 +473,14 @@ fn floor(
                 None => line,
             };
             // An entry: the line, or the aggregate it does not fit in (MD5 trailer to come).
-            match aggregate.as_mut() {
+            match kpl.as_mut() {
                 None => {
                     room_for!(line.len());
                     request.push(line, Key::Text(KEY));
                 }
                 Some(a) => {
                     if a.records > 0 && !a.fits(line.len()) {
-                        room_for!(a.buf.len() + 16);
+                        room_for!(a.buf.len() + TRAILER);
                         pending.push(a.take());
                     }
                     a.push(line);
@@ -506,8 +492,8 @@ fn floor(
         }
         carry.extend_from_slice(rest);
     }
-    if let Some(a) = aggregate.as_mut().filter(|a| a.records > 0) {
-        room_for!(a.buf.len() + 16);
+    if let Some(a) = kpl.as_mut().filter(|a| a.records > 0) {
+        room_for!(a.buf.len() + TRAILER);
         pending.push(a.take());
     }
     if in_request > 0 {

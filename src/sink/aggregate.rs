@@ -92,10 +92,7 @@ impl Encoder {
         out.extend_from_slice(&MAGIC);
         let mut buf = [0u8; 32];
         for k in &self.keys {
-            let text = k.as_text(&mut buf);
-            encode_key(1, WireType::LengthDelimited, out);
-            encode_varint(text.len() as u64, out);
-            out.extend_from_slice(text);
+            write_key(k.as_text(&mut buf), out);
         }
         if let Some(ehk) = pin {
             let text = ehk.to_string();
@@ -104,24 +101,45 @@ impl Encoder {
             out.extend_from_slice(text.as_bytes());
         }
         for (r, &i) in records.iter().zip(&self.indices) {
-            let data = r.data.len() as u64;
-            let mut inner = 1 + encoded_len_varint(i) + 1 + encoded_len_varint(data) + r.data.len();
-            if pin.is_some() {
-                inner += 2;
-            }
-            encode_key(3, WireType::LengthDelimited, out);
-            encode_varint(inner as u64, out);
-            encode_key(1, WireType::Varint, out);
-            encode_varint(i, out);
-            if pin.is_some() {
-                encode_key(2, WireType::Varint, out);
-                encode_varint(0, out);
-            }
-            encode_key(3, WireType::LengthDelimited, out);
-            encode_varint(data, out);
-            out.extend_from_slice(&r.data);
+            write_record(i, pin.is_some(), &r.data, out);
         }
     }
+}
+
+/// Appends a partition key table entry.
+pub fn write_key(text: &[u8], out: &mut Vec<u8>) {
+    encode_key(1, WireType::LengthDelimited, out);
+    encode_varint(text.len() as u64, out);
+    out.extend_from_slice(text);
+}
+
+/// The length of a nested user record's message: its key index, the explicit hash key index
+/// (0) when `pinned`, and its data.
+fn record_message_len(key: u64, pinned: bool, data: usize) -> usize {
+    let pin = if pinned { 2 } else { 0 };
+    1 + encoded_len_varint(key) + pin + 1 + encoded_len_varint(data as u64) + data
+}
+
+/// Bytes [`write_record`] appends.
+pub fn record_len(key: u64, pinned: bool, data: usize) -> usize {
+    let inner = record_message_len(key, pinned, data);
+    1 + encoded_len_varint(inner as u64) + inner
+}
+
+/// Appends one user record: the index of its key in the table, the index of the explicit hash
+/// key (the only one) when `pinned`, and `data`.
+pub fn write_record(key: u64, pinned: bool, data: &[u8], out: &mut Vec<u8>) {
+    encode_key(3, WireType::LengthDelimited, out);
+    encode_varint(record_message_len(key, pinned, data.len()) as u64, out);
+    encode_key(1, WireType::Varint, out);
+    encode_varint(key, out);
+    if pinned {
+        encode_key(2, WireType::Varint, out);
+        encode_varint(0, out);
+    }
+    encode_key(3, WireType::LengthDelimited, out);
+    encode_varint(data.len() as u64, out);
+    out.extend_from_slice(data);
 }
 
 /// Appends to each aggregate written by [`Encoder::encode_unsealed`] its MD5 trailer, the

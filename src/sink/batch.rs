@@ -68,6 +68,15 @@ impl Sealed {
         }
     }
 
+    /// Each group with its records, in order.
+    pub fn grouped(&self) -> impl Iterator<Item = (&Group, &[Record])> {
+        let starts = std::iter::once(0).chain(self.groups.iter().map(|g| g.end));
+        self.groups
+            .iter()
+            .zip(starts)
+            .map(|(g, start)| (g, &self.records[start..g.end]))
+    }
+
     /// Record bytes (data and keys) of the user records.
     pub fn bytes(&self) -> usize {
         self.records.iter().map(Record::size).sum()

@@ -67,34 +67,24 @@ impl KinesisStream {
         );
         // The aggregates are written first and their MD5s computed together, side by side.
         let mut encoder = Encoder::default();
-        let mut aggregates = Vec::new();
-        let mut start = 0;
-        for g in &batch.groups {
-            let records = &batch.records[start..g.end];
-            if g.aggregate {
-                let pin = g
-                    .shard
-                    .is_none()
-                    .then(|| hash_key(&records[0].partition_key));
-                let mut aggregate = Vec::new();
-                encoder.encode_unsealed(records, pin, &mut aggregate);
-                aggregates.push(aggregate);
-            }
-            start = g.end;
+        let (mut aggregates, mut hash_keys) = (Vec::new(), Vec::new());
+        for (g, records) in batch.grouped().filter(|(g, _)| g.aggregate) {
+            let ehk = hash_key(&records[0].partition_key);
+            let mut aggregate = Vec::new();
+            encoder.encode_unsealed(records, g.shard.is_none().then_some(ehk), &mut aggregate);
+            aggregates.push(aggregate);
+            hash_keys.push(ehk);
         }
         seal(&mut aggregates);
-        let mut aggregates = aggregates.iter();
-        let mut start = 0;
-        for g in &batch.groups {
-            let records = &batch.records[start..g.end];
+        let mut sealed = aggregates.iter().zip(hash_keys);
+        for (g, records) in batch.grouped() {
             let first = records[0].partition_key;
             if !g.aggregate {
                 body.push(&records[0].data, Key::Record(first));
-            } else if let Some(aggregate) = aggregates.next() {
+            } else if let Some((aggregate, ehk)) = sealed.next() {
                 // One aggregate per aggregated group, written in the groups' order above.
-                body.push_with_hash_key(aggregate, Key::Record(first), hash_key(&first));
+                body.push_with_hash_key(aggregate, Key::Record(first), ehk);
             }
-            start = g.end;
         }
         let entries = body.finish();
         let sent = self.sender.send_reading_shards(buf, entries);
